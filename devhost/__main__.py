@@ -1,0 +1,115 @@
+"""python -m devhost --app PATH [--host 127.0.0.1] [--port 7071] [--data DIR]
+
+Wires the parts together: catalog -> invoker -> store -> engine -> HTTP front.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from aiohttp import web
+
+from devhost.config import HostConfig, build_config, load_local_settings
+from devhost.durable.client_binding import client_binding
+from devhost.durable.engine import Engine
+from devhost.errors import AppLoadError
+from devhost.functions.catalog import load_catalog
+from devhost.functions.invoker import Invoker
+from devhost.http.app import describe_routes, public_app, rpc_app
+from devhost.http.management import ManagementApi
+from devhost.http.triggers import TriggerHandler
+from devhost.store.sqlite import Store
+
+MAX_BODY = 1024 * 1024
+log = logging.getLogger("devhost")
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m devhost", description=__doc__.split("\n")[2])
+    parser.add_argument("--app", required=True, type=Path, help="the Functions app directory")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", default=7071, type=int)
+    parser.add_argument("--data", type=Path, help="state folder (default: APP/.devhost)")
+    return parser.parse_args(argv)
+
+
+async def serve(config: HostConfig, functions: dict, stop: asyncio.Event) -> None:
+    store = Store(config.data_dir / f"{config.hub_name}.sqlite")
+    invoker = Invoker(functions, config.app_dir, threads=config.max_activities + 8)
+    engine = Engine(store, invoker, config.max_activities, config.max_orchestrators)
+    api = ManagementApi(
+        store, engine, invoker.names("orchestrator"),
+        lambda iid: f"{config.public_base}/runtime/webhooks/durabletask/instances/{iid}",
+    )
+    rpc_runner = web.AppRunner(rpc_app(api), access_log=None)
+    await rpc_runner.setup()
+    rpc_site = web.TCPSite(rpc_runner, "127.0.0.1", 0)
+    await rpc_site.start()
+    rpc_port = rpc_site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    binding = client_binding(config.public_base, f"http://127.0.0.1:{rpc_port}/durabletask/",
+                             config.hub_name, config.system_key)
+    handlers = [
+        TriggerHandler(spec, invoker, config.function_timeout, lambda: binding)
+        for spec in functions.values() if spec.kind == "http"
+    ]
+    runner = web.AppRunner(public_app(config, handlers, api, MAX_BODY), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, config.host, config.port).start()
+    engine_task = asyncio.ensure_future(engine.run())
+    print("\n".join([
+        f"devhost ready on {config.public_base} (app: {config.app_dir.name}, "
+        f"hub: {config.hub_name})",
+        f"  function key: {config.function_key}",
+        f"  system key:   {config.system_key}",
+        *describe_routes(config, handlers),
+    ]), flush=True)
+    try:
+        await stop.wait()
+    finally:
+        await engine.stop()
+        engine_task.cancel()
+        await asyncio.gather(engine_task, return_exceptions=True)
+        await runner.cleanup()
+        await rpc_runner.cleanup()
+        invoker.close()
+        store.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
+                        stream=sys.stderr)
+    logging.getLogger("azure").setLevel(logging.WARNING)
+    app_dir = args.app.resolve()
+    try:
+        host_json, functions = load_catalog(app_dir)
+        load_local_settings(app_dir)
+        config = build_config(app_dir, host_json, (args.data or app_dir / ".devhost").resolve(),
+                              args.host, args.port)
+        Invoker(functions, app_dir, threads=1).close()  # import every function now: fail early
+    except AppLoadError as error:
+        print(f"devhost: {error}", file=sys.stderr)
+        return 2
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(config, functions, stop)
+
+    try:
+        asyncio.run(run())
+    except OSError as error:
+        print(f"devhost: cannot listen on {config.host}:{config.port}: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

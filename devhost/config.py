@@ -1,0 +1,76 @@
+"""Host settings: host.json, local.settings.json and command-line flags in one object."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from devhost.errors import AppLoadError
+
+_TIMESPAN = re.compile(r"(?:(\d+)\.)?(\d{1,2}):(\d{2}):(\d{2})")
+
+
+def timespan_seconds(text: str) -> float:
+    """'00:10:00' or '1.02:00:00' (the .NET TimeSpan format host.json uses)."""
+    match = _TIMESPAN.fullmatch(text.strip())
+    if not match:
+        raise AppLoadError(f"host.json: functionTimeout {text!r} is not hh:mm:ss")
+    days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    return ((days * 24 + hours) * 60 + minutes) * 60 + seconds
+
+
+@dataclass
+class HostConfig:
+    app_dir: Path
+    data_dir: Path
+    host: str
+    port: int
+    route_prefix: str
+    hub_name: str
+    max_activities: int
+    max_orchestrators: int
+    function_timeout: float
+    function_key: str
+    system_key: str
+
+    @property
+    def public_base(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+
+def load_local_settings(app_dir: Path) -> None:
+    """Copy local.settings.json 'Values' into the environment (what is already set wins)."""
+    path = app_dir / "local.settings.json"
+    if not path.is_file():
+        return
+    try:
+        values = json.loads(path.read_text(encoding="utf-8")).get("Values", {})
+    except ValueError as error:
+        raise AppLoadError(f"local.settings.json: invalid JSON ({error})") from None
+    for key, value in values.items():
+        os.environ.setdefault(key, str(value))
+
+
+def build_config(app_dir: Path, host_json: dict, data_dir: Path, host: str, port: int) -> HostConfig:
+    extensions = host_json.get("extensions") or {}
+    http = extensions.get("http") or {}
+    durable = extensions.get("durableTask") or {}
+    cores = os.cpu_count() or 1
+    return HostConfig(
+        app_dir=app_dir,
+        data_dir=data_dir,
+        host=host,
+        port=port,
+        route_prefix=str(http.get("routePrefix", "api")).strip("/"),
+        hub_name=str(durable.get("hubName", "TestHubName")),
+        max_activities=int(durable.get("maxConcurrentActivityFunctions", 10 * cores)),
+        max_orchestrators=int(durable.get("maxConcurrentOrchestratorFunctions", 10 * cores)),
+        function_timeout=timespan_seconds(host_json.get("functionTimeout", "00:30:00")),
+        function_key=os.environ.get("DEVHOST_FUNCTION_KEY") or secrets.token_urlsafe(24),
+        system_key=os.environ.get("DEVHOST_SYSTEM_KEY") or secrets.token_urlsafe(24),
+    )

@@ -1,0 +1,168 @@
+"""The dispatcher: runs orchestrator episodes and activities from the store's pending rows.
+
+It never sleeps on a timer: timers are inbox rows with a due time, and the loop waits for either
+a notification (new row) or the earliest due time, whichever comes first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import traceback
+from typing import Callable
+
+from devhost.durable import events as ev
+from devhost.durable.actions import Outcome, outcome_of_exception, parse_state
+from devhost.durable.turn import batch, decide, task_ids
+from devhost.functions.invoker import Invoker
+from devhost.store.sqlite import Store
+
+log = logging.getLogger("devhost.engine")
+IDLE_POLL = 1.0  # seconds: an upper bound on any wait, so a missed wake-up costs at most this
+
+
+def episode_payload(instance: dict, past: list[str], new_events: list[dict]) -> str:
+    """The orchestrationTrigger JSON; past events are stored text, not parsed again."""
+    history = ",".join([*past, *(json.dumps(e) for e in new_events)])
+    rest = json.dumps({
+        "input": instance["input"],
+        "instanceId": instance["id"],
+        "isReplaying": bool(past),
+        "parentInstanceId": instance["parent_id"],
+        "upperSchemaVersion": 1,
+        "upperSchemaVersionNew": 2,
+        "longRunningTimerIntervalDuration": None,
+        "maximumShortTimerDuration": None,
+        "defaultHttpAsyncRequestSleepTimeMillseconds": 30000,
+    })
+    return '{"history":[' + history + "]," + rest[1:]
+
+
+class Engine:
+    """Owns the store's pending work; the HTTP layer only adds rows and calls notify()."""
+
+    def __init__(
+        self,
+        store: Store,
+        invoker: Invoker,
+        max_activities: int,
+        max_orchestrators: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store, self.invoker, self.clock = store, invoker, clock
+        self.max_activities, self.max_orchestrators = max_activities, max_orchestrators
+        self.orchestrators = invoker.names("orchestrator")
+        self.activities = invoker.names("activity")
+        self._busy_instances: set[str] = set()
+        self._busy_work: set[int] = set()
+        self._wake = asyncio.Event()
+        self._running: set[asyncio.Task] = set()
+        self._stopping = False
+
+    def notify(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            self._dispatch()
+            due = self.store.next_due()
+            wait = IDLE_POLL if due is None else min(IDLE_POLL, max(0.0, due - self.clock()))
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=wait if wait > 0 else 0.001)
+            except asyncio.TimeoutError:
+                pass
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        for task in list(self._running):
+            task.cancel()
+        await asyncio.gather(*self._running, return_exceptions=True)
+
+    def _spawn(self, coroutine) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
+    def _dispatch(self) -> None:
+        now = self.clock()
+        free = self.max_orchestrators - len(self._busy_instances)
+        if free > 0:
+            for instance_id in self.store.ready_instances(now, self._busy_instances, free):
+                self._busy_instances.add(instance_id)
+                self._spawn(self._episode(instance_id))
+        free = self.max_activities - len(self._busy_work)
+        if free > 0:
+            for row in self.store.pending_work(self._busy_work, free):
+                self._busy_work.add(row["id"])
+                self._spawn(self._activity(row))
+
+    async def _episode(self, instance_id: str) -> None:
+        began = time.perf_counter()
+        outcome_label = "error"
+        try:
+            outcome_label = await self._run_episode(instance_id)
+        except Exception:  # noqa: BLE001 - an engine fault must not kill the loop
+            log.error("episode of %s failed in the host:\n%s", instance_id, traceback.format_exc())
+        finally:
+            self._busy_instances.discard(instance_id)
+            self._wake.set()
+        instance = self.store.get_instance(instance_id)
+        log.info(
+            "%s instance=%s %.1fms %s",
+            instance["name"] if instance else "orchestrator", instance_id,
+            (time.perf_counter() - began) * 1000, outcome_label,
+        )
+
+    async def _run_episode(self, instance_id: str) -> str:
+        now = self.clock()
+        instance = self.store.get_instance(instance_id)
+        messages = self.store.messages(instance_id, now)
+        if instance is None or not messages:
+            return "skipped"
+        tasks = self.store.tasks(instance_id, task_ids(messages))
+        delivered = batch(messages, tasks)
+        started = ev.orchestrator_started(now)
+        if instance["name"] not in self.orchestrators:
+            outcome = Outcome(error=f"no orchestrator function named '{instance['name']}'")
+        else:
+            past = self.store.history(instance_id)
+            payload = episode_payload(instance, past, [started, *(e for _, e in delivered)])
+            try:
+                outcome = parse_state(await self.invoker.orchestrate(instance["name"], payload))
+            except Exception as error:  # noqa: BLE001 - user code failing is an outcome
+                outcome = outcome_of_exception(error)
+                if "$OutOfProcData$" not in str(error):
+                    log.error("orchestrator %s raised:\n%s", instance["name"],
+                              traceback.format_exc())
+        episode = decide(instance, started, delivered, outcome, tasks, now)
+        self.store.commit_episode(episode, self.clock())
+        return episode.status
+
+    async def _activity(self, row: dict) -> None:
+        began = time.perf_counter()
+        name, task_id = row["name"], row["task_id"]
+        try:
+            event, label = await self._execute(name, task_id, row)
+            self.store.finish_work(row["id"], row["instance_id"], event, self.clock())
+        finally:
+            self._busy_work.discard(row["id"])
+            self._wake.set()
+        log.info("%s instance=%s %.1fms %s", name, row["instance_id"],
+                 (time.perf_counter() - began) * 1000, label)
+
+    async def _execute(self, name: str, task_id: int, row: dict) -> tuple[dict, str]:
+        """Run one activity; its failure becomes a TaskFailed event, not an exception."""
+        try:
+            if name not in self.activities:
+                raise LookupError(f"no activity function named '{name}'")
+            result = await self.invoker.activity(name, row["input"])
+            return ev.task_completed(self.clock(), task_id, result), "ok"
+        except Exception as error:  # noqa: BLE001 - user code failing is an outcome
+            log.error("activity %s (instance %s) raised:\n%s", name, row["instance_id"],
+                      traceback.format_exc())
+            reason = f"Activity function '{name}' failed: {type(error).__name__}: {error}"
+            return ev.task_failed(self.clock(), task_id, reason, type(error).__name__), "failed"

@@ -1,0 +1,225 @@
+"""One orchestration episode as a pure function: (instance, new events, outcome) -> changes.
+
+Sequence ids follow the SDK's numbering: each new leaf action that schedules work takes the next
+id, in order; a failed retryable task then takes one for its retry timer, and that timer firing
+takes one for the next attempt. Those two retry steps consume ids the orchestrator's actions do
+not show, so an episode delivers at most one retry event, last (see `batch`), which makes the
+order of ids unambiguous.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Callable
+
+from devhost.durable import events as ev
+from devhost.durable.actions import (
+    ACTIVITIES,
+    CONTINUE_AS_NEW,
+    CREATE_TIMER,
+    SUB_ORCHESTRATIONS,
+    SUPPORTED,
+    Outcome,
+    leaves,
+)
+from devhost.store.sqlite import Episode, Task
+
+FAILURES = (ev.TASK_FAILED, ev.SUB_ORCHESTRATION_FAILED)
+RETRY_TIMER = "retry:"  # a retry timer's task kind is "retry:" + the kind it retries
+
+
+def is_retry_event(event: dict, tasks: dict[int, Task]) -> bool:
+    if event["EventType"] in FAILURES:
+        task = tasks.get(event.get("TaskScheduledId"))
+        return bool(task and task.retry)
+    if event["EventType"] == ev.TIMER_FIRED:
+        task = tasks.get(event.get("TimerId"))
+        return bool(task and task.kind.startswith(RETRY_TIMER))
+    return False
+
+
+def task_ids(messages: list[tuple[int, dict]]) -> set[int]:
+    ids = set()
+    for _, event in messages:
+        for key in ("TaskScheduledId", "TimerId"):
+            if isinstance(event.get(key), int):
+                ids.add(event[key])
+    return ids
+
+
+def batch(messages: list[tuple[int, dict]], tasks: dict[int, Task]) -> list[tuple[int, dict]]:
+    """The messages one episode delivers: up to and including the first retry event."""
+    for index, (_, event) in enumerate(messages):
+        if is_retry_event(event, tasks):
+            return messages[: index + 1]
+    return messages
+
+
+def retry_delay(retry: dict, attempt: int) -> float:
+    """Seconds before attempt `attempt + 1`: first interval grown by the backoff, capped."""
+    delay = retry.get("firstRetryIntervalInMilliseconds", 1000) * (
+        retry.get("backoffCoefficient", 1) ** (attempt - 1)
+    )
+    cap = retry.get("maxRetryIntervalInMilliseconds")
+    if cap:
+        delay = min(delay, cap)
+    return max(delay, 0) / 1000
+
+
+def _epoch(iso: str) -> float:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+def _json(value: object) -> str | None:
+    return None if value is None else json.dumps(value)
+
+
+class _Builder:
+    """Accumulates the episode's changes while ids are handed out."""
+
+    def __init__(self, instance: dict, now: float, child_id: Callable[[int], str]) -> None:
+        self.instance = instance
+        self.now = now
+        self.child_id = child_id
+        self.seq = instance["next_seq"]
+        self.events: list[dict] = []
+        self.tasks: list[Task] = []
+        self.work: list[tuple[int, str, str | None]] = []
+        self.messages: list[tuple[str, dict, float]] = []
+        self.children: list[tuple[str, str, str | None, int, dict]] = []
+
+    def take_id(self) -> int:
+        self.seq += 1
+        return self.seq - 1
+
+    def schedule(self, kind: str, name: str, input_text: str | None, retry: dict | None,
+                 attempt: int, instance_id: str | None = None) -> None:
+        task_id = self.take_id()
+        self.tasks.append(Task(task_id, kind, name, input_text, retry, attempt))
+        if kind == "activity":
+            self.events.append(ev.task_scheduled(self.now, task_id, name, input_text))
+            self.work.append((task_id, name, input_text))
+            return
+        child = instance_id or self.child_id(task_id)
+        if attempt > 1:
+            child = f"{child}:{attempt}"
+        self.events.append(ev.sub_orchestration_created(self.now, task_id, name, child, input_text))
+        start = ev.execution_started(self.now, child, name, input_text, self.instance["id"])
+        self.children.append((child, name, input_text, task_id, start))
+
+    def timer(self, fire_at: float, kind: str = "timer", like: Task | None = None) -> None:
+        """A durable timer: a TimerFired message that becomes visible at fire_at."""
+        timer_id = self.take_id()
+        stamp = ev.timestamp(fire_at)
+        self.events.append(ev.timer_created(self.now, timer_id, stamp))
+        self.messages.append((self.instance["id"], ev.timer_fired(fire_at, timer_id, stamp), fire_at))
+        if like is None:
+            self.tasks.append(Task(timer_id, kind))
+        else:
+            self.tasks.append(Task(timer_id, kind, like.name, like.input, like.retry, like.attempt))
+
+    def leaf(self, action: dict) -> str | None:
+        """Apply one new leaf action; returns an error message for an unsupported one."""
+        kind = action.get("actionType")
+        if kind not in SUPPORTED:
+            return f"Action type {kind} is not supported by the local host."
+        if kind in ACTIVITIES:
+            self.schedule("activity", action["functionName"], action.get("input"),
+                          action.get("retryOptions"), 1)
+        elif kind in SUB_ORCHESTRATIONS:
+            self.schedule("suborchestration", action["functionName"], action.get("input"),
+                          action.get("retryOptions"), 1, action.get("instanceId"))
+        elif kind == CREATE_TIMER:
+            self.timer(_epoch(action["fireAt"]))
+        return None  # external events take no id; continue-as-new is handled at the end
+
+    def retry(self, event: dict, task: Task) -> None:
+        """A failed attempt gets a retry timer; a fired retry timer, the next attempt."""
+        if event["EventType"] in FAILURES:
+            fire_at = self.now + retry_delay(task.retry, task.attempt)
+            self.timer(fire_at, RETRY_TIMER + task.kind, task)
+        elif task.attempt < task.retry.get("maxNumberOfAttempts", 1):
+            kind = task.kind.removeprefix(RETRY_TIMER)
+            self.schedule(kind, task.name, task.input, task.retry, task.attempt + 1)
+
+
+def decide(
+    instance: dict,
+    started: dict,
+    delivered: list[tuple[int, dict]],
+    outcome: Outcome,
+    tasks: dict[int, Task],
+    now: float,
+) -> Episode:
+    """The changes of one episode, ready for Store.commit_episode."""
+    iid = instance["id"]
+    build = _Builder(instance, now, lambda task_id: f"{iid}:{task_id}")
+    new_leaves = leaves(outcome.actions)[instance["actions_seen"]:]
+    error = outcome.error
+    if error is None:
+        for action in new_leaves:
+            error = build.leaf(action)
+            if error:
+                break
+    if error is None and not outcome.done and delivered:
+        last = delivered[-1][1]
+        if is_retry_event(last, tasks):
+            build.retry(last, tasks[last.get("TaskScheduledId", last.get("TimerId"))])
+
+    history = [started, *(event for _, event in delivered), *build.events]
+    episode = Episode(
+        instance_id=iid,
+        consumed=[message_id for message_id, _ in delivered],
+        events=history,
+        status="Running",
+        output=None,
+        custom_status=_json(outcome.custom_status),
+        next_seq=build.seq,
+        actions_seen=instance["actions_seen"] + len(new_leaves),
+        tasks=build.tasks,
+        work=build.work,
+        messages=build.messages,
+        children=build.children,
+    )
+    continued = next((a for a in new_leaves if a.get("actionType") == CONTINUE_AS_NEW), None)
+    if error is not None:
+        _finish(episode, instance, "Failed", f"Orchestrator function '{instance['name']}' "
+                f"failed: {error}", now)
+    elif outcome.done and continued is not None:
+        _continue_as_new(episode, instance, continued.get("input"), now)
+    elif outcome.done:
+        _finish(episode, instance, "Completed", outcome.output, now)
+    else:
+        episode.events.append(ev.orchestrator_completed(now))
+    return episode
+
+
+def _finish(episode: Episode, instance: dict, status: str, output: object, now: float) -> None:
+    result = _json(output)
+    episode.status, episode.output = status, result
+    episode.events.append(ev.execution_completed(now, status, result))
+    episode.events.append(ev.orchestrator_completed(now))
+    episode.work, episode.children = [], []
+    episode.messages = []
+    if instance.get("parent_id"):
+        task_id = instance["parent_task"]
+        if status == "Completed":
+            notice = ev.sub_orchestration_completed(now, task_id, result)
+        else:
+            notice = ev.sub_orchestration_failed(now, task_id, str(output), "")
+        episode.messages.append((instance["parent_id"], notice, now))
+
+
+def _continue_as_new(episode: Episode, instance: dict, input_text: str | None, now: float) -> None:
+    """Start a fresh history with the new input; unconsumed messages stay in the inbox."""
+    episode.status = "ContinuedAsNew"
+    episode.reset_history = True
+    episode.events = []
+    episode.tasks, episode.work, episode.children = [], [], []
+    episode.next_seq, episode.actions_seen = 0, 0
+    episode.input = input_text
+    start = ev.execution_started(now, instance["id"], instance["name"], input_text,
+                                 instance.get("parent_id"))
+    episode.messages = [(instance["id"], start, now)]
+

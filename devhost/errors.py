@@ -1,0 +1,40 @@
+"""The host's error catalogue: one constructor per wire error, rendered to HTTP in one place."""
+
+from __future__ import annotations
+
+
+class AppLoadError(Exception):
+    """The app directory cannot be served; the message names the folder and the problem."""
+
+
+class ApiError(Exception):
+    """An error answer of the management API (status, message); the HTTP layer renders it."""
+
+    def __init__(self, status: int, message: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def not_found() -> ApiError:
+    return ApiError(404)
+
+
+def gone(instance_id: str) -> ApiError:
+    return ApiError(410, f"Instance '{instance_id}' has already finished.")
+
+
+def conflict(instance_id: str) -> ApiError:
+    return ApiError(409, f"An instance with ID '{instance_id}' already exists.")
+
+
+def bad_request(message: str) -> ApiError:
+    return ApiError(400, message)
+
+
+def unknown_orchestrator(name: str) -> ApiError:
+    return ApiError(
+        400,
+        f"The function '{name}' doesn't exist, is disabled, or is not an orchestrator function. "
+        "Additional info: no such function in this app.",
+    )

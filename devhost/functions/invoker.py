@@ -1,0 +1,125 @@
+"""Import entry points as the Python worker does and call them with converted bindings.
+
+The app root goes on sys.path and a namespace package `__app__` points at it, so
+`client-function/__init__.py` is module `__app__.client-function` and `from shared import x`
+works. Sync functions run in a thread pool, async ones on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import json
+import sys
+import types
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable
+
+import azure.functions as func
+
+from devhost.errors import AppLoadError
+from devhost.functions.catalog import FunctionSpec
+
+
+class Out:
+    """A named output binding (the worker's func.Out)."""
+
+    def __init__(self) -> None:
+        self.value: Any = None
+
+    def set(self, value: Any) -> None:
+        self.value = value
+
+    def get(self) -> Any:
+        return self.value
+
+
+def _install_app_package(app_dir: Path) -> None:
+    root = str(app_dir.resolve())
+    site_packages = str(Path(root, ".python_packages", "lib", "site-packages"))
+    for path in (site_packages, root):
+        if path not in sys.path:
+            sys.path.insert(0 if path == site_packages else len(sys.path), path)
+    package = sys.modules.get("__app__")
+    if package is None:
+        package = types.ModuleType("__app__")
+        package.__path__ = []  # type: ignore[attr-defined]
+        sys.modules["__app__"] = package
+    if root not in package.__path__:  # type: ignore[attr-defined]
+        package.__path__.append(root)  # type: ignore[attr-defined]
+
+
+def _check_signature(spec: FunctionSpec, entry: Callable) -> None:
+    params = {
+        n for n, p in inspect.signature(entry).parameters.items()
+        if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    }
+    names = {b["name"] for b in spec.bindings if b["name"] != "$return"}
+    missing = names - params
+    extra = params - names - {"context"}
+    if missing:
+        raise AppLoadError(
+            f"{spec.name}: entry point {spec.entry_point}() has no parameter for binding(s) "
+            f"{', '.join(sorted(missing))}"
+        )
+    if extra:
+        raise AppLoadError(
+            f"{spec.name}: parameter(s) {', '.join(sorted(extra))} of {spec.entry_point}() "
+            "match no binding"
+        )
+
+
+def load_entry(spec: FunctionSpec, app_dir: Path) -> Callable:
+    _install_app_package(app_dir)
+    try:
+        module = importlib.import_module(spec.module_name)
+    except Exception as error:  # noqa: BLE001 - any import failure makes the app unusable
+        raise AppLoadError(
+            f"{spec.name}: import failed: {type(error).__name__}: {error}"
+        ) from None
+    entry = getattr(module, spec.entry_point, None)
+    if not callable(entry):
+        raise AppLoadError(f"{spec.name}: no callable '{spec.entry_point}' in {spec.script_file}")
+    _check_signature(spec, entry)
+    return entry
+
+
+class Invoker:
+    """Calls loaded functions; the engine and the HTTP front both go through it."""
+
+    def __init__(self, functions: dict[str, FunctionSpec], app_dir: Path, threads: int) -> None:
+        self.functions = functions
+        self.entries = {name: load_entry(spec, app_dir) for name, spec in functions.items()}
+        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="fn")
+
+    def names(self, kind: str) -> set[str]:
+        return {n for n, s in self.functions.items() if s.kind == kind}
+
+    async def call(self, name: str, kwargs: dict) -> Any:
+        entry = self.entries[name]
+        if inspect.iscoroutinefunction(entry):
+            return await entry(**kwargs)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.pool, lambda: entry(**kwargs))
+
+    async def orchestrate(self, name: str, payload: str) -> str:
+        """Run one orchestrator episode; the SDK's exception carries its state (see actions)."""
+        spec = self.functions[name]
+        arg = func.OrchestrationContext(payload)
+        result = await self.call(name, {spec.trigger["name"]: arg})
+        return result if isinstance(result, str) else json.dumps(result)
+
+    async def activity(self, name: str, input_text: str | None) -> str:
+        """Run an activity: JSON in (raw text if not JSON), JSON text out."""
+        spec = self.functions[name]
+        try:
+            value = json.loads(input_text) if input_text is not None else None
+        except ValueError:
+            value = input_text
+        result = await self.call(name, {spec.trigger["name"]: value})
+        return json.dumps(result)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)

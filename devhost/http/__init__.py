@@ -1,0 +1,1 @@
+"""The HTTP front: function triggers, the durable management API, keys and logging."""

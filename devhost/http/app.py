@@ -1,0 +1,110 @@
+"""The one place the HTTP pipeline is assembled. Order: errors -> keys -> handler.
+
+Two applications: the public one (function routes, the keyed management webhooks, the ping) and
+the RPC one the SDK calls through rpcBaseUrl, bound to loopback only.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import traceback
+from typing import Awaitable, Callable
+
+from aiohttp import web
+
+from devhost.config import HostConfig
+from devhost.errors import ApiError
+from devhost.http.management import ManagementApi
+from devhost.http.triggers import TriggerHandler, route_paths
+
+log = logging.getLogger("devhost.http")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+WEBHOOKS = "/runtime/webhooks/durabletask"
+UNAUTHORIZED = {"error": "Unauthorized: send a valid key as x-functions-key or ?code=."}
+
+
+def _json_error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Render every error as JSON; never a traceback on the wire."""
+    try:
+        return await handler(request)
+    except ApiError as error:
+        if not error.message:
+            return web.Response(status=error.status)
+        body = {"Message": error.message, "ExceptionMessage": error.message}
+        return web.json_response(body, status=error.status)
+    except web.HTTPException as error:
+        if error.status < 400:
+            raise
+        return _json_error(error.status, error.reason)
+    except Exception:  # noqa: BLE001
+        log.error("unhandled error on %s %s:\n%s", request.method, request.path,
+                  traceback.format_exc())
+        return _json_error(500, "Internal server error.")
+
+
+def _key(request: web.Request) -> str:
+    return request.headers.get("x-functions-key") or request.query.get("code", "")
+
+
+def require_key(handler: Handler, keys: list[str]) -> Handler:
+    """Wrap a handler so only callers presenting one of `keys` reach it."""
+
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        presented = _key(request).encode()
+        if not any(hmac.compare_digest(presented, k.encode()) for k in keys):
+            return web.json_response(UNAUTHORIZED, status=401)
+        return await handler(request)
+
+    return guarded
+
+
+def _keys_for(level: str, config: HostConfig) -> list[str] | None:
+    if level == "anonymous":
+        return None
+    if level == "admin":
+        return [config.system_key]
+    return [config.function_key, config.system_key]
+
+
+async def ping(_: web.Request) -> web.Response:
+    return web.Response(status=200)
+
+
+def public_app(config: HostConfig, handlers: list[TriggerHandler], api: ManagementApi,
+               max_body: int) -> web.Application:
+    app = web.Application(middlewares=[error_middleware], client_max_size=max_body)
+    app.router.add_get("/admin/host/ping", ping)
+    for handler in handlers:
+        keys = _keys_for(str(handler.spec.trigger.get("authLevel", "function")).lower(), config)
+        wrapped = handler if keys is None else require_key(handler, keys)
+        route = handler.spec.trigger.get("route") or handler.spec.name
+        for path in route_paths(config.route_prefix, route):
+            app.router.add_route("*", path, wrapped)
+    for route in api.routes(WEBHOOKS):
+        app.router.add_route(route.method, route.path, require_key(route.handler,
+                                                                   [config.system_key]))
+    return app
+
+
+def rpc_app(api: ManagementApi) -> web.Application:
+    app = web.Application(middlewares=[error_middleware], client_max_size=64 * 1024 * 1024)
+    app.add_routes(api.routes("/durabletask"))
+    return app
+
+
+def describe_routes(config: HostConfig, handlers: list[TriggerHandler]) -> list[str]:
+    lines = []
+    for handler in handlers:
+        route = handler.spec.trigger.get("route") or handler.spec.name
+        methods = ",".join(sorted(handler.methods)) or "ALL"
+        path = route_paths(config.route_prefix, route)[0]
+        lines.append(f"  {handler.spec.name}: [{methods}] {config.public_base}{path}")
+    return lines
+
+

@@ -1,0 +1,115 @@
+"""HTTP-triggered functions: route templates, binding conversion, the response back."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+import traceback
+from typing import Any, Callable
+
+import azure.functions as func
+from aiohttp import web
+
+from devhost.functions.catalog import FunctionSpec
+from devhost.functions.invoker import Invoker, Out
+
+log = logging.getLogger("devhost.http")
+_PARAM = re.compile(r"\{(\*?)([A-Za-z_][A-Za-z0-9_]*)(?::([^}?]*))?(\?)?\}")
+_CONSTRAINTS = {"int": r"-?\d+", "long": r"-?\d+", "guid": r"[0-9a-fA-F-]{32,36}",
+                "alpha": r"[A-Za-z]+", "bool": r"(?i:true|false)"}
+INTERNAL_ERROR = b'{"error": "Internal server error."}'
+
+
+def route_paths(prefix: str, template: str) -> list[str]:
+    """aiohttp paths for a Functions route template ({id}, {id:int}, {id?}, {*rest})."""
+    optional = False
+
+    def convert(match: re.Match) -> str:
+        nonlocal optional
+        star, name, constraint, maybe = match.groups()
+        optional = optional or bool(maybe)
+        if star:
+            return "{%s:.*}" % name
+        pattern = _CONSTRAINTS.get((constraint or "").split("(")[0])
+        return "{%s:%s}" % (name, pattern) if pattern else "{%s}" % name
+
+    path = "/" + "/".join(p for p in (prefix, template.strip("/")) if p)
+    full = _PARAM.sub(convert, path)
+    if not optional:
+        return [full]
+    shorter = re.sub(r"/\{[^}]*\}$", "", full) or "/"
+    return [full, shorter]
+
+
+def to_http_request(request: web.Request, body: bytes) -> func.HttpRequest:
+    params: dict[str, str] = {}
+    for key, value in request.query.items():
+        params.setdefault(key, value)  # a repeated parameter: the first one counts
+    return func.HttpRequest(
+        method=request.method,
+        url=str(request.url),
+        headers=dict(request.headers),
+        params=params,
+        route_params=dict(request.match_info),
+        body=body,
+    )
+
+
+def to_web_response(value: Any) -> web.Response:
+    if value is None:
+        return web.Response(status=204)
+    if isinstance(value, func.HttpResponse):
+        headers = {k: v for k, v in value.headers.items() if k.lower() != "content-type"}
+        content_type = value.headers.get("Content-Type") or (
+            f"{value.mimetype}; charset={value.charset}" if value.mimetype else None
+        )
+        if content_type:
+            headers["Content-Type"] = content_type
+        return web.Response(status=value.status_code, headers=headers, body=value.get_body())
+    if isinstance(value, (str, bytes)):
+        return web.Response(status=200, body=value if isinstance(value, bytes) else value.encode(),
+                            content_type="text/plain", charset="utf-8")
+    raise TypeError(f"unsupported HTTP output {type(value).__name__}")
+
+
+class TriggerHandler:
+    """Calls one HTTP-triggered function per request."""
+
+    def __init__(self, spec: FunctionSpec, invoker: Invoker, timeout: float,
+                 durable_binding: Callable[[], str]) -> None:
+        self.spec, self.invoker, self.timeout = spec, invoker, timeout
+        self.durable_binding = durable_binding
+        self.methods = {m.upper() for m in spec.trigger.get("methods") or []}
+
+    async def __call__(self, request: web.Request) -> web.Response:
+        if self.methods and request.method not in self.methods:
+            return web.json_response({"error": "Method not allowed."}, status=405,
+                                     headers={"Allow": ", ".join(sorted(self.methods))})
+        began = time.perf_counter()
+        outputs: dict[str, Out] = {}
+        kwargs: dict[str, Any] = {}
+        body = await request.read()
+        for binding in self.spec.bindings:
+            name, kind = binding["name"], binding["type"]
+            if kind == "httpTrigger":
+                kwargs[name] = to_http_request(request, body)
+            elif kind in ("durableClient", "orchestrationClient"):
+                kwargs[name] = self.durable_binding()
+            elif kind == "http" and name != "$return":
+                kwargs[name] = outputs[name] = Out()
+        try:
+            value = await asyncio.wait_for(self.invoker.call(self.spec.name, kwargs), self.timeout)
+            if outputs:
+                value = next(iter(outputs.values())).get() if value is None else value
+            response = to_web_response(value)
+            label = str(response.status)
+        except Exception:  # noqa: BLE001 - the caller gets a 500, the log gets the traceback
+            log.error("%s raised:\n%s", self.spec.name, traceback.format_exc())
+            response = web.Response(status=500, body=INTERNAL_ERROR,
+                                    content_type="application/json")
+            label = "500 error"
+        log.info("%s %s %s %.1fms %s", self.spec.name, request.method, request.path,
+                 (time.perf_counter() - began) * 1000, label)
+        return response

@@ -1,0 +1,1 @@
+"""Orchestration state in SQLite; the only module that speaks SQL is store.sqlite."""

@@ -1,0 +1,392 @@
+"""All SQL of the host. One transaction per state change, so a crash loses nothing half-done.
+
+Committed history rows are stored with IsPlayed already true: an episode hands them to the
+orchestrator verbatim, without parsing them.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+MIGRATIONS = [
+    """
+    CREATE TABLE instances (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        status TEXT NOT NULL,
+        input TEXT,
+        output TEXT,
+        custom_status TEXT,
+        created REAL NOT NULL,
+        updated REAL NOT NULL,
+        parent_id TEXT,
+        parent_task INTEGER,
+        next_seq INTEGER NOT NULL DEFAULT 0,
+        actions_seen INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX instances_created ON instances(created);
+    CREATE TABLE history (
+        instance_id TEXT NOT NULL,
+        pos INTEGER NOT NULL,
+        event TEXT NOT NULL,
+        PRIMARY KEY (instance_id, pos)
+    ) WITHOUT ROWID;
+    CREATE TABLE inbox (
+        id INTEGER PRIMARY KEY,
+        instance_id TEXT NOT NULL,
+        event TEXT NOT NULL,
+        visible_at REAL NOT NULL
+    );
+    CREATE INDEX inbox_instance ON inbox(instance_id, id);
+    CREATE INDEX inbox_due ON inbox(visible_at);
+    CREATE TABLE tasks (
+        instance_id TEXT NOT NULL,
+        task_id INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        name TEXT,
+        input TEXT,
+        retry TEXT,
+        attempt INTEGER NOT NULL DEFAULT 1,
+        PRIMARY KEY (instance_id, task_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE work (
+        id INTEGER PRIMARY KEY,
+        instance_id TEXT NOT NULL,
+        task_id INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        input TEXT
+    );
+    """,
+]
+
+FINISHED = ("Completed", "Failed", "Terminated", "Canceled")
+
+
+@dataclass
+class Task:
+    """What the host remembers of a scheduled task: enough to retry it."""
+
+    task_id: int
+    kind: str  # activity | suborchestration | timer | retry_timer
+    name: str | None = None
+    input: str | None = None
+    retry: dict | None = None
+    attempt: int = 1
+
+
+@dataclass
+class Episode:
+    """Everything one orchestrator episode changes, applied in one transaction."""
+
+    instance_id: str
+    consumed: list[int]
+    events: list[dict]
+    status: str
+    output: str | None
+    custom_status: str | None
+    next_seq: int
+    actions_seen: int
+    reset_history: bool = False
+    input: str | None = None  # the new input, with reset_history (continue-as-new)
+    tasks: list[Task] = field(default_factory=list)
+    work: list[tuple[int, str, str | None]] = field(default_factory=list)
+    messages: list[tuple[str, dict, float]] = field(default_factory=list)
+    children: list[tuple[str, str, str | None, int, dict]] = field(default_factory=list)
+
+
+def _row(cursor: sqlite3.Cursor, values: tuple) -> dict:
+    return {column[0]: value for column, value in zip(cursor.description, values)}
+
+
+def _dump(event: dict) -> str:
+    return json.dumps(event, separators=(",", ":"))
+
+
+class Store:
+    """The SQLite database; used from one thread (the host's event loop)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.db.row_factory = _row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA busy_timeout=5000")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()["user_version"]
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            self.db.executescript(f"BEGIN IMMEDIATE; {script}; PRAGMA user_version={number}; COMMIT;")
+
+    def close(self) -> None:
+        self.db.close()
+
+    def _tx(self):
+        return _Transaction(self.db)
+
+    # ---- instances
+    def create_instance(
+        self,
+        instance_id: str,
+        name: str,
+        input_text: str | None,
+        start_event: dict,
+        now: float,
+        parent: tuple[str, int] | None = None,
+    ) -> bool:
+        """Insert a Pending instance and its ExecutionStarted message; False if the id is live."""
+        with self._tx():
+            existing = self.get_instance(instance_id)
+            if existing and existing["status"] not in FINISHED:
+                return False
+            if existing:
+                self._delete_instance(instance_id)
+            parent_id, parent_task = parent or (None, None)
+            self.db.execute(
+                "INSERT INTO instances (id, name, status, input, created, updated, parent_id,"
+                " parent_task) VALUES (?, ?, 'Pending', ?, ?, ?, ?, ?)",
+                (instance_id, name, input_text, now, now, parent_id, parent_task),
+            )
+            self._send(instance_id, start_event, now)
+        return True
+
+    def get_instance(self, instance_id: str) -> dict | None:
+        return self.db.execute("SELECT * FROM instances WHERE id = ?", (instance_id,)).fetchone()
+
+    def list_instances(
+        self,
+        created_from: float | None = None,
+        created_to: float | None = None,
+        statuses: Iterable[str] = (),
+        prefix: str | None = None,
+        limit: int = 1000,
+    ) -> list[dict]:
+        clauses, args = [], []
+        if created_from is not None:
+            clauses.append("created >= ?")
+            args.append(created_from)
+        if created_to is not None:
+            clauses.append("created <= ?")
+            args.append(created_to)
+        statuses = list(statuses)
+        if statuses:
+            clauses.append(f"status IN ({','.join('?' * len(statuses))})")
+            args.extend(statuses)
+        if prefix:
+            clauses.append("substr(id, 1, ?) = ?")
+            args.extend([len(prefix), prefix])
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        return self.db.execute(
+            f"SELECT * FROM instances {where} ORDER BY created LIMIT ?", (*args, limit)
+        ).fetchall()
+
+    def history(self, instance_id: str) -> list[str]:
+        rows = self.db.execute(
+            "SELECT event FROM history WHERE instance_id = ? ORDER BY pos", (instance_id,)
+        ).fetchall()
+        return [r["event"] for r in rows]
+
+    def set_status(self, instance_id: str, status: str, now: float) -> None:
+        with self._tx():
+            self.db.execute(
+                "UPDATE instances SET status = ?, updated = ? WHERE id = ?",
+                (status, now, instance_id),
+            )
+
+    def terminate(self, instance_id: str, output: str, event: dict, now: float) -> None:
+        """Finish an instance at once: no pending work or message of it survives."""
+        with self._tx():
+            self._append(instance_id, [event])
+            self.db.execute(
+                "UPDATE instances SET status = 'Terminated', output = ?, updated = ? WHERE id = ?",
+                (output, now, instance_id),
+            )
+            self.db.execute("DELETE FROM inbox WHERE instance_id = ?", (instance_id,))
+            self.db.execute("DELETE FROM work WHERE instance_id = ?", (instance_id,))
+
+    def purge(self, instance_id: str) -> int:
+        with self._tx():
+            if not self.get_instance(instance_id):
+                return 0
+            self._delete_instance(instance_id)
+        return 1
+
+    def _delete_instance(self, instance_id: str) -> None:
+        for table, column in (
+            ("instances", "id"),
+            ("history", "instance_id"),
+            ("inbox", "instance_id"),
+            ("tasks", "instance_id"),
+            ("work", "instance_id"),
+        ):
+            self.db.execute(f"DELETE FROM {table} WHERE {column} = ?", (instance_id,))
+
+    # ---- messages
+    def send(self, instance_id: str, event: dict, visible_at: float) -> None:
+        with self._tx():
+            self._send(instance_id, event, visible_at)
+
+    def _send(self, instance_id: str, event: dict, visible_at: float) -> None:
+        self.db.execute(
+            "INSERT INTO inbox (instance_id, event, visible_at) VALUES (?, ?, ?)",
+            (instance_id, _dump(event), visible_at),
+        )
+
+    def ready_instances(self, now: float, skip: set[str], limit: int) -> list[str]:
+        """Instances with a visible message, in arrival order, that may run now."""
+        rows = self.db.execute(
+            "SELECT inbox.instance_id AS id, min(inbox.id) AS first FROM inbox JOIN instances"
+            " ON instances.id = inbox.instance_id WHERE inbox.visible_at <= ?"
+            " AND instances.status NOT IN ('Suspended', 'Completed', 'Failed', 'Terminated')"
+            " GROUP BY inbox.instance_id ORDER BY first LIMIT ?",
+            (now, limit + len(skip)),
+        ).fetchall()
+        return [r["id"] for r in rows if r["id"] not in skip][:limit]
+
+    def messages(self, instance_id: str, now: float) -> list[tuple[int, dict]]:
+        rows = self.db.execute(
+            "SELECT id, event FROM inbox WHERE instance_id = ? AND visible_at <= ? ORDER BY id",
+            (instance_id, now),
+        ).fetchall()
+        return [(r["id"], json.loads(r["event"])) for r in rows]
+
+    def next_due(self) -> float | None:
+        row = self.db.execute("SELECT min(visible_at) AS due FROM inbox").fetchone()
+        return row["due"]
+
+    # ---- tasks and work
+    def tasks(self, instance_id: str, task_ids: Iterable[int]) -> dict[int, Task]:
+        ids = list(task_ids)
+        if not ids:
+            return {}
+        rows = self.db.execute(
+            "SELECT * FROM tasks WHERE instance_id = ? AND task_id IN"
+            f" ({','.join('?' * len(ids))})",
+            (instance_id, *ids),
+        ).fetchall()
+        return {
+            r["task_id"]: Task(
+                r["task_id"],
+                r["kind"],
+                r["name"],
+                r["input"],
+                json.loads(r["retry"]) if r["retry"] else None,
+                r["attempt"],
+            )
+            for r in rows
+        }
+
+    def pending_work(self, skip: set[int], limit: int) -> list[dict]:
+        rows = self.db.execute(
+            "SELECT * FROM work ORDER BY id LIMIT ?", (limit + len(skip),)
+        ).fetchall()
+        return [r for r in rows if r["id"] not in skip][:limit]
+
+    def finish_work(self, work_id: int, instance_id: str, event: dict, now: float) -> bool:
+        """Swap a work item for its completion message; False if the work was cancelled."""
+        with self._tx():
+            gone = self.db.execute("DELETE FROM work WHERE id = ?", (work_id,)).rowcount == 0
+            if gone:
+                return False
+            self._send(instance_id, event, now)
+        return True
+
+    # ---- episodes
+    def commit_episode(self, episode: Episode, now: float) -> None:
+        e = episode
+        with self._tx():
+            current = self.get_instance(e.instance_id)
+            if current is None or current["status"] in FINISHED:
+                return  # terminated or purged while the episode ran: drop its effects
+            if e.reset_history:
+                self.db.execute("DELETE FROM history WHERE instance_id = ?", (e.instance_id,))
+                self.db.execute("DELETE FROM tasks WHERE instance_id = ?", (e.instance_id,))
+                self.db.execute(
+                    "UPDATE instances SET input = ? WHERE id = ?", (e.input, e.instance_id)
+                )
+            self._append(e.instance_id, e.events)
+            if e.consumed:
+                self.db.execute(
+                    f"DELETE FROM inbox WHERE id IN ({','.join('?' * len(e.consumed))})",
+                    e.consumed,
+                )
+            self.db.executemany(
+                "INSERT OR REPLACE INTO tasks (instance_id, task_id, kind, name, input, retry,"
+                " attempt) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        e.instance_id,
+                        t.task_id,
+                        t.kind,
+                        t.name,
+                        t.input,
+                        json.dumps(t.retry) if t.retry else None,
+                        t.attempt,
+                    )
+                    for t in e.tasks
+                ],
+            )
+            self.db.executemany(
+                "INSERT INTO work (instance_id, task_id, name, input) VALUES (?, ?, ?, ?)",
+                [(e.instance_id, *w) for w in e.work],
+            )
+            for target, event, visible_at in e.messages:
+                self._send(target, event, visible_at)
+            if e.status in FINISHED:  # late results of abandoned tasks have nowhere to go
+                self.db.execute("DELETE FROM inbox WHERE instance_id = ?", (e.instance_id,))
+                self.db.execute("DELETE FROM work WHERE instance_id = ?", (e.instance_id,))
+            for child_id, name, input_text, task_id, start_event in e.children:
+                self.create_instance(
+                    child_id, name, input_text, start_event, now, (e.instance_id, task_id)
+                )
+            self.db.execute(
+                "UPDATE instances SET status = ?, output = ?, custom_status = ?, updated = ?,"
+                " next_seq = ?, actions_seen = ? WHERE id = ?",
+                (
+                    e.status,
+                    e.output,
+                    e.custom_status,
+                    now,
+                    e.next_seq,
+                    e.actions_seen,
+                    e.instance_id,
+                ),
+            )
+
+    def _append(self, instance_id: str, events: list[dict]) -> None:
+        row = self.db.execute(
+            "SELECT coalesce(max(pos), -1) AS last FROM history WHERE instance_id = ?",
+            (instance_id,),
+        ).fetchone()
+        start = row["last"] + 1
+        self.db.executemany(
+            "INSERT INTO history (instance_id, pos, event) VALUES (?, ?, ?)",
+            [
+                (instance_id, start + i, _dump({**event, "IsPlayed": True}))
+                for i, event in enumerate(events)
+            ],
+        )
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, re-entrant so helpers can be called inside a transaction."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+        self.outer = False
+
+    def __enter__(self) -> None:
+        if not self.db.in_transaction:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.outer = True
+
+    def __exit__(self, kind: Any, *_: Any) -> None:
+        if not self.outer:
+            return
+        self.db.execute("ROLLBACK" if kind else "COMMIT")

@@ -1,0 +1,149 @@
+"""Submit a job and report on it: the two HTTP functions' logic, free of binding details.
+
+The status view is an allow-list: id, status, result, progress and a generic error. Input,
+history, exception text and management URLs never leave this module.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+import azure.functions as func
+
+from shared.dates import DateRange, DateRangeError, validate_range
+from shared.orchestration import ORCHESTRATOR, job_input
+from shared.responses import error_response, json_response
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+JOB_ID = re.compile(r"[0-9a-fA-F]{32}")
+IDEMPOTENCY_KEY = re.compile(r"[!-~]{1,128}")
+NOT_FOUND = "Job not found."
+UNAVAILABLE = "The job service is unavailable; retry later."
+FAILED = "The job failed."
+TERMINATED = "The job was terminated."
+RUNNING_STATES = {"Pending", "Running", "ContinuedAsNew", "Suspended"}
+
+
+def status_url(request_url: str, instance_id: str, public_base_url: str = "") -> str:
+    """The caller-facing status URL: from PUBLIC_BASE_URL when set, else from the request."""
+    if public_base_url:
+        return f"{public_base_url}/status/{instance_id}"
+    parts = urlsplit(request_url)
+    cut = parts.path.rfind("/submit/")
+    prefix = parts.path[:cut] if cut >= 0 else "/api"
+    return f"{parts.scheme}://{parts.netloc}{prefix}/status/{instance_id}"
+
+
+def idempotent_instance_id(key: str) -> str:
+    """A job id derived from the caller's key, so a retried submit finds its first job."""
+    return hashlib.sha256(f"audit-idempotency:{key}".encode()).hexdigest()[:32]
+
+
+def _stored_range(status: Any) -> tuple[str, str] | None:
+    raw = getattr(status, "input_", None)
+    try:
+        data = json.loads(raw) if isinstance(raw, str) else raw
+        return data["start"], data["end"]
+    except (ValueError, TypeError, KeyError):
+        return None
+
+
+def _accepted(req: func.HttpRequest, instance_id: str, settings: Settings) -> func.HttpResponse:
+    url = status_url(req.url, instance_id, settings.public_base_url)
+    headers = {"Location": url, "Retry-After": str(settings.status_retry_after_seconds)}
+    return json_response(202, {"id": instance_id, "statusUri": url}, headers)
+
+
+async def _start_idempotent(client: Any, key: str, job: dict) -> str | None:
+    """Start the job under the key's id; None when the key already names other dates."""
+    instance_id = idempotent_instance_id(key)
+    wanted = (job["start"], job["end"])
+    for _ in range(2):  # a concurrent submit with the same key may win the start
+        existing = await client.get_status(instance_id, show_input=True)
+        if existing:
+            return instance_id if _stored_range(existing) == wanted else None
+        try:
+            return await client.start_new(ORCHESTRATOR, instance_id, job)
+        except Exception:  # noqa: BLE001 - the SDK raises bare Exception on a refused start
+            log.info("start of %s refused; checking whether another submit won", instance_id)
+    raise RuntimeError("could not start or find the idempotent job")
+
+
+async def submit(req: func.HttpRequest, client: Any, settings: Settings) -> func.HttpResponse:
+    """Validate the dates, start the orchestration, answer 202 with the status URL."""
+    try:
+        dates: DateRange = validate_range(
+            req.params.get("s"), req.params.get("e"), settings.max_range_days
+        )
+    except DateRangeError as error:
+        return error_response(400, str(error))
+    key = req.headers.get("Idempotency-Key")
+    if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
+        return error_response(400, "Invalid Idempotency-Key header.")
+    job = job_input(dates.start, dates.end, settings)
+    try:
+        if key is None:
+            instance_id = await client.start_new(ORCHESTRATOR, None, job)
+        else:
+            instance_id = await _start_idempotent(client, key, job)
+    except Exception:  # noqa: BLE001 - never show the caller why the backend failed
+        log.exception("could not start the audit job")
+        return error_response(503, UNAVAILABLE, {"Retry-After": "10"})
+    if instance_id is None:
+        return error_response(409, "Idempotency-Key already used with different dates.")
+    return _accepted(req, instance_id, settings)
+
+
+def public_status(instance_id: str, status: Any) -> tuple[int, dict]:
+    """The allow-listed view of an orchestration status, with its HTTP code."""
+    runtime = status.runtime_status.value if status.runtime_status else "Pending"
+    if runtime in RUNNING_STATES:
+        custom = status.custom_status if isinstance(status.custom_status, dict) else {}
+        done = custom.get("done", 0)
+        total = custom.get("total")
+        view = {
+            "id": instance_id,
+            "status": "Pending" if runtime == "Pending" else "Running",
+            "result": None,
+            "progress": {
+                "done": done if isinstance(done, int) else 0,
+                "total": total if isinstance(total, int) else None,
+            },
+        }
+        return 202, view
+    if runtime == "Completed":
+        return 200, {"id": instance_id, "status": "Completed", "result": status.output}
+    if runtime == "Failed":
+        return 200, {"id": instance_id, "status": "Failed", "result": None, "error": FAILED}
+    return 200, {"id": instance_id, "status": "Terminated", "result": None, "error": TERMINATED}
+
+
+async def job_status(
+    req: func.HttpRequest, client: Any, settings: Settings
+) -> func.HttpResponse:
+    """Answer a poll: 202 while running, 200 when finished, 404 for anything unknown."""
+    instance_id = req.route_params.get("id", "")
+    if not JOB_ID.fullmatch(instance_id):
+        return error_response(404, NOT_FOUND)
+    try:
+        status = await client.get_status(instance_id)
+    except Exception:  # noqa: BLE001
+        log.exception("could not read the status of %s", instance_id)
+        return error_response(503, UNAVAILABLE, {"Retry-After": "10"})
+    if not status:
+        return error_response(404, NOT_FOUND)
+    code, view = public_status(instance_id, status)
+    headers = {}
+    if code == 202:
+        own_url = req.url.split("?", 1)[0]  # drop ?code=: the key is not echoed back
+        if settings.public_base_url:
+            own_url = status_url(req.url, instance_id, settings.public_base_url)
+        headers = {"Location": own_url, "Retry-After": str(settings.status_retry_after_seconds)}
+    return json_response(code, view, headers)
