@@ -43,7 +43,9 @@ async def serve(config: HostConfig, functions: dict, stop: asyncio.Event) -> Non
     invoker = Invoker(functions, config.app_dir, threads=config.max_activities + 8)
     engine = Engine(store, invoker, config.max_activities, config.max_orchestrators)
     api = ManagementApi(
-        store, engine, invoker.names("orchestrator"),
+        store,
+        engine,
+        invoker.names("orchestrator"),
         lambda iid: f"{config.public_base}/runtime/webhooks/durabletask/instances/{iid}",
     )
     rpc_runner = web.AppRunner(rpc_app(api), access_log=None)
@@ -51,23 +53,33 @@ async def serve(config: HostConfig, functions: dict, stop: asyncio.Event) -> Non
     rpc_site = web.TCPSite(rpc_runner, "127.0.0.1", 0)
     await rpc_site.start()
     rpc_port = rpc_site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    binding = client_binding(config.public_base, f"http://127.0.0.1:{rpc_port}/durabletask/",
-                             config.hub_name, config.system_key)
+    binding = client_binding(
+        config.public_base,
+        f"http://127.0.0.1:{rpc_port}/durabletask/",
+        config.hub_name,
+        config.system_key,
+    )
     handlers = [
         TriggerHandler(spec, invoker, config.function_timeout, lambda: binding)
-        for spec in functions.values() if spec.kind == "http"
+        for spec in functions.values()
+        if spec.kind == "http"
     ]
     runner = web.AppRunner(public_app(config, handlers, api, MAX_BODY), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, config.host, config.port).start()
     engine_task = asyncio.ensure_future(engine.run())
-    print("\n".join([
-        f"devhost ready on {config.public_base} (app: {config.app_dir.name}, "
-        f"hub: {config.hub_name})",
-        f"  function key: {config.function_key}",
-        f"  system key:   {config.system_key}",
-        *describe_routes(config, handlers),
-    ]), flush=True)
+    print(
+        "\n".join(
+            [
+                f"devhost ready on {config.public_base} (app: {config.app_dir.name}, "
+                f"hub: {config.hub_name})",
+                f"  function key: {config.function_key}",
+                f"  system key:   {config.system_key}",
+                *describe_routes(config, handlers),
+            ]
+        ),
+        flush=True,
+    )
     try:
         await stop.wait()
     finally:
@@ -82,15 +94,17 @@ async def serve(config: HostConfig, functions: dict, stop: asyncio.Event) -> Non
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
-                        stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr
+    )
     logging.getLogger("azure").setLevel(logging.WARNING)
     app_dir = args.app.resolve()
     try:
         host_json, functions = load_catalog(app_dir)
         load_local_settings(app_dir)
-        config = build_config(app_dir, host_json, (args.data or app_dir / ".devhost").resolve(),
-                              args.host, args.port)
+        config = build_config(
+            app_dir, host_json, (args.data or app_dir / ".devhost").resolve(), args.host, args.port
+        )
         Invoker(functions, app_dir, threads=1).close()  # import every function now: fail early
     except AppLoadError as error:
         print(f"devhost: {error}", file=sys.stderr)

@@ -56,7 +56,9 @@ def load_local_settings(app_dir: Path) -> None:
         os.environ.setdefault(key, str(value))
 
 
-def build_config(app_dir: Path, host_json: dict, data_dir: Path, host: str, port: int) -> HostConfig:
+def build_config(
+    app_dir: Path, host_json: dict, data_dir: Path, host: str, port: int
+) -> HostConfig:
     extensions = host_json.get("extensions") or {}
     http = extensions.get("http") or {}
     durable = extensions.get("durableTask") or {}

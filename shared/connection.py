@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 APP_CONFIG_KEY = "storage-account-connection-string"
 APP_CONFIG_LABEL = "async-http-api"

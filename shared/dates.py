@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from dateutil import parser as dateutil_parser
 
@@ -68,7 +68,7 @@ def parse_date(text: str) -> datetime | None:
 
 def _as_day(value: datetime) -> date:
     if value.tzinfo is not None:
-        value = value.astimezone(timezone.utc)
+        value = value.astimezone(UTC)
     return value.date()
 
 

@@ -7,9 +7,9 @@ size, window, retry policy) travels in the input, decided once by the client fun
 from __future__ import annotations
 
 import logging
+from collections.abc import Generator
 from datetime import date
 from itertools import islice
-from typing import Generator
 
 import azure.durable_functions as df
 
@@ -71,5 +71,7 @@ def audit_orchestrator(context: df.DurableOrchestrationContext) -> Generator:
         context.set_custom_status(progress(done, total))
         running.extend(schedule(r) for r in islice(waiting, 1))
     if not context.is_replaying:
-        log.info("audit job %s counted %d ids over %d ranges", context.instance_id, len(distinct), total)
+        log.info(
+            "audit job %s counted %d ids over %d ranges", context.instance_id, len(distinct), total
+        )
     return len(distinct)

@@ -6,8 +6,8 @@ Every knob lives here so a reader sees in one place what the app can be told.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 
 def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
@@ -40,7 +40,7 @@ class Settings:
     secret_cache_ttl_seconds: int = 300
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         return cls(
             table_name=env.get("AUDIT_TABLE_NAME", "").strip() or "audit",
@@ -48,7 +48,9 @@ class Settings:
             partition_days=_int(env, "PARTITION_DAYS", 1, 1, 3660),
             max_in_flight=_int(env, "MAX_ACTIVITIES_IN_FLIGHT", 8, 1, 1000),
             retry_attempts=_int(env, "ACTIVITY_RETRY_ATTEMPTS", 4, 1, 20),
-            retry_first_interval_ms=_int(env, "ACTIVITY_RETRY_FIRST_INTERVAL_MS", 2000, 1, 3_600_000),
+            retry_first_interval_ms=_int(
+                env, "ACTIVITY_RETRY_FIRST_INTERVAL_MS", 2000, 1, 3_600_000
+            ),
             retry_max_interval_ms=_int(env, "ACTIVITY_RETRY_MAX_INTERVAL_MS", 30000, 1, 3_600_000),
             status_retry_after_seconds=_int(env, "STATUS_RETRY_AFTER_SECONDS", 5, 1, 3600),
             public_base_url=env.get("PUBLIC_BASE_URL", "").strip().rstrip("/"),

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
-from typing import Iterable
+from collections.abc import Iterable
 
 from azure.data.tables import TableClient
 
@@ -61,16 +62,9 @@ class ClientPool:
             return self._client
 
 
-_pool: ClientPool | None = None
-_pool_lock = threading.Lock()
-
-
+@functools.cache
 def default_pool() -> ClientPool:
     """The process-wide pool, built from the environment on first use."""
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            settings = Settings.from_env()
-            cache = TargetCache(lambda: resolve_target(os.environ), settings.secret_cache_ttl_seconds)
-            _pool = ClientPool(settings, cache)
-        return _pool
+    settings = Settings.from_env()
+    cache = TargetCache(lambda: resolve_target(os.environ), settings.secret_cache_ttl_seconds)
+    return ClientPool(settings, cache)

@@ -54,16 +54,27 @@ class Azurite:
     def connection_string(self) -> str:
         return connection_string(self.port)
 
-    def start(self, timeout: float = 60) -> "Azurite":
+    def start(self, timeout: float = 60) -> Azurite:
         binary = ROOT / "node_modules" / ".bin" / "azurite-table"
         if not binary.exists():
             raise FileNotFoundError("Azurite is not installed: run `npm ci` (or `make node`)")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
-            [str(binary), "--tableHost", "127.0.0.1", "--tablePort", str(self.port),
-             "--location", str(self.data_dir), "--skipApiVersionCheck", "--disableProductStyleUrl",
-             "--silent"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            [
+                str(binary),
+                "--tableHost",
+                "127.0.0.1",
+                "--tablePort",
+                str(self.port),
+                "--location",
+                str(self.data_dir),
+                "--skipApiVersionCheck",
+                "--disableProductStyleUrl",
+                "--silent",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         wait_for_port(self.port, timeout, self.process)
         return self

@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 import random
 from collections import defaultdict
+from collections.abc import Iterator
 from datetime import date, timedelta
-from typing import Iterator
 
 from azure.data.tables import TableServiceClient
 
@@ -32,7 +32,9 @@ def generate(start: date, days: int, per_day: int, seed: int = 7) -> Iterator[di
             entity = {
                 "PartitionKey": day.isoformat(),
                 "RowKey": f"{row:07d}",
-                "CertNumber": "" if rng.random() < EMPTY_CERT_SHARE else f"C{rng.randrange(10**8):08d}",
+                "CertNumber": ""
+                if rng.random() < EMPTY_CERT_SHARE
+                else f"C{rng.randrange(10**8):08d}",
                 "Operator": rng.choice(["alpha", "beta", "gamma", "delta"]),
             }
             number = f"ID{rng.randrange(pool):08d}"
@@ -43,11 +45,15 @@ def generate(start: date, days: int, per_day: int, seed: int = 7) -> Iterator[di
 
 def expected_count(entities: Iterator[dict], start: str, end: str) -> int:
     """The original query's answer, computed in Python over the generated rows."""
-    return len({
-        e["identificationNumber"]
-        for e in entities
-        if start <= e["PartitionKey"] <= end and e["CertNumber"] != "" and "identificationNumber" in e
-    })
+    return len(
+        {
+            e["identificationNumber"]
+            for e in entities
+            if start <= e["PartitionKey"] <= end
+            and e["CertNumber"] != ""
+            and "identificationNumber" in e
+        }
+    )
 
 
 def upload(connection_string: str, table: str, entities: Iterator[dict]) -> int:
@@ -78,8 +84,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--per-day", type=int, default=500)
     parser.add_argument("--expect", nargs=2, metavar=("START", "END"))
     args = parser.parse_args(argv)
-    rows = upload(args.connection_string, args.table,
-                  generate(args.start, args.days, args.per_day))
+    rows = upload(args.connection_string, args.table, generate(args.start, args.days, args.per_day))
     print(f"seeded {rows} entities into '{args.table}'")
     if args.expect:
         count = expected_count(generate(args.start, args.days, args.per_day), *args.expect)

@@ -11,29 +11,30 @@ def client_binding(public_base: str, rpc_base: str, hub: str, system_key: str) -
     key = quote(system_key, safe="")
     qs = f"taskHub={hub}&connection=Storage&code={key}"
     instance = f"{webhook}/instances/INSTANCEID"
-    return json.dumps({
-        "taskHubName": hub,
-        "creationUrls": {
-            "createNewInstancePostUri":
-                f"{webhook}/orchestrators/{{functionName}}[/{{instanceId}}]?code={key}",
-            "createAndWaitOnNewInstancePostUri":
-                f"{webhook}/orchestrators/{{functionName}}[/{{instanceId}}]"
-                f"?timeout={{timeoutInSeconds}}&pollingInterval={{intervalInSeconds}}&code={key}",
-        },
-        "managementUrls": {
-            "id": "INSTANCEID",
-            "statusQueryGetUri": f"{instance}?{qs}",
-            "sendEventPostUri": f"{instance}/raiseEvent/{{eventName}}?{qs}",
-            "terminatePostUri": f"{instance}/terminate?reason={{text}}&{qs}",
-            "rewindPostUri": f"{instance}/rewind?reason={{text}}&{qs}",
-            "purgeHistoryDeleteUri": f"{instance}?{qs}",
-            "restartPostUri": f"{instance}/restart?{qs}",
-            "suspendPostUri": f"{instance}/suspend?reason={{text}}&{qs}",
-            "resumePostUri": f"{instance}/resume?reason={{text}}&{qs}",
-        },
-        "baseUrl": webhook,
-        "requiredQueryStringParameters": f"code={key}",
-        "rpcBaseUrl": rpc_base,
-        "httpBaseUrl": None,
-        "connectionName": None,
-    })
+    create = f"{webhook}/orchestrators/{{functionName}}[/{{instanceId}}]"
+    wait = "timeout={timeoutInSeconds}&pollingInterval={intervalInSeconds}"
+    return json.dumps(
+        {
+            "taskHubName": hub,
+            "creationUrls": {
+                "createNewInstancePostUri": f"{create}?code={key}",
+                "createAndWaitOnNewInstancePostUri": f"{create}?{wait}&code={key}",
+            },
+            "managementUrls": {
+                "id": "INSTANCEID",
+                "statusQueryGetUri": f"{instance}?{qs}",
+                "sendEventPostUri": f"{instance}/raiseEvent/{{eventName}}?{qs}",
+                "terminatePostUri": f"{instance}/terminate?reason={{text}}&{qs}",
+                "rewindPostUri": f"{instance}/rewind?reason={{text}}&{qs}",
+                "purgeHistoryDeleteUri": f"{instance}?{qs}",
+                "restartPostUri": f"{instance}/restart?{qs}",
+                "suspendPostUri": f"{instance}/suspend?reason={{text}}&{qs}",
+                "resumePostUri": f"{instance}/resume?reason={{text}}&{qs}",
+            },
+            "baseUrl": webhook,
+            "requiredQueryStringParameters": f"code={key}",
+            "rpcBaseUrl": rpc_base,
+            "httpBaseUrl": None,
+            "connectionName": None,
+        }
+    )

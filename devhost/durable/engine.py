@@ -11,7 +11,7 @@ import json
 import logging
 import time
 import traceback
-from typing import Callable
+from collections.abc import Callable
 
 from devhost.durable import events as ev
 from devhost.durable.actions import Outcome, outcome_of_exception, parse_state
@@ -26,17 +26,19 @@ IDLE_POLL = 1.0  # seconds: an upper bound on any wait, so a missed wake-up cost
 def episode_payload(instance: dict, past: list[str], new_events: list[dict]) -> str:
     """The orchestrationTrigger JSON; past events are stored text, not parsed again."""
     history = ",".join([*past, *(json.dumps(e) for e in new_events)])
-    rest = json.dumps({
-        "input": instance["input"],
-        "instanceId": instance["id"],
-        "isReplaying": bool(past),
-        "parentInstanceId": instance["parent_id"],
-        "upperSchemaVersion": 1,
-        "upperSchemaVersionNew": 2,
-        "longRunningTimerIntervalDuration": None,
-        "maximumShortTimerDuration": None,
-        "defaultHttpAsyncRequestSleepTimeMillseconds": 30000,
-    })
+    rest = json.dumps(
+        {
+            "input": instance["input"],
+            "instanceId": instance["id"],
+            "isReplaying": bool(past),
+            "parentInstanceId": instance["parent_id"],
+            "upperSchemaVersion": 1,
+            "upperSchemaVersionNew": 2,
+            "longRunningTimerIntervalDuration": None,
+            "maximumShortTimerDuration": None,
+            "defaultHttpAsyncRequestSleepTimeMillseconds": 30000,
+        }
+    )
     return '{"history":[' + history + "]," + rest[1:]
 
 
@@ -72,7 +74,7 @@ class Engine:
             wait = IDLE_POLL if due is None else min(IDLE_POLL, max(0.0, due - self.clock()))
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=wait if wait > 0 else 0.001)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     async def stop(self) -> None:
@@ -113,8 +115,10 @@ class Engine:
         instance = self.store.get_instance(instance_id)
         log.info(
             "%s instance=%s %.1fms %s",
-            instance["name"] if instance else "orchestrator", instance_id,
-            (time.perf_counter() - began) * 1000, outcome_label,
+            instance["name"] if instance else "orchestrator",
+            instance_id,
+            (time.perf_counter() - began) * 1000,
+            outcome_label,
         )
 
     async def _run_episode(self, instance_id: str) -> str:
@@ -136,8 +140,9 @@ class Engine:
             except Exception as error:  # noqa: BLE001 - user code failing is an outcome
                 outcome = outcome_of_exception(error)
                 if "$OutOfProcData$" not in str(error):
-                    log.error("orchestrator %s raised:\n%s", instance["name"],
-                              traceback.format_exc())
+                    log.error(
+                        "orchestrator %s raised:\n%s", instance["name"], traceback.format_exc()
+                    )
         episode = decide(instance, started, delivered, outcome, tasks, now)
         self.store.commit_episode(episode, self.clock())
         return episode.status
@@ -151,8 +156,13 @@ class Engine:
         finally:
             self._busy_work.discard(row["id"])
             self._wake.set()
-        log.info("%s instance=%s %.1fms %s", name, row["instance_id"],
-                 (time.perf_counter() - began) * 1000, label)
+        log.info(
+            "%s instance=%s %.1fms %s",
+            name,
+            row["instance_id"],
+            (time.perf_counter() - began) * 1000,
+            label,
+        )
 
     async def _execute(self, name: str, task_id: int, row: dict) -> tuple[dict, str]:
         """Run one activity; its failure becomes a TaskFailed event, not an exception."""
@@ -162,7 +172,11 @@ class Engine:
             result = await self.invoker.activity(name, row["input"])
             return ev.task_completed(self.clock(), task_id, result), "ok"
         except Exception as error:  # noqa: BLE001 - user code failing is an outcome
-            log.error("activity %s (instance %s) raised:\n%s", name, row["instance_id"],
-                      traceback.format_exc())
+            log.error(
+                "activity %s (instance %s) raised:\n%s",
+                name,
+                row["instance_id"],
+                traceback.format_exc(),
+            )
             reason = f"Activity function '{name}' failed: {type(error).__name__}: {error}"
             return ev.task_failed(self.clock(), task_id, reason, type(error).__name__), "failed"

@@ -5,7 +5,7 @@ One factory per event kind, shared by the engine and its tests.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 EXECUTION_STARTED = 0
@@ -30,7 +30,7 @@ RESUMED = 20
 
 def timestamp(epoch: float) -> str:
     """ISO 8601 in UTC with 7 fraction digits, as .NET writes it (dateutil reads it)."""
-    moment = datetime.fromtimestamp(epoch, timezone.utc)
+    moment = datetime.fromtimestamp(epoch, UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond:06d}0Z"
 
 
@@ -104,8 +104,13 @@ def sub_orchestration_created(
     epoch: float, task_id: int, name: str, instance_id: str, input_text: str | None
 ) -> dict:
     return event(
-        SUB_ORCHESTRATION_CREATED, epoch, task_id, Name=name, InstanceId=instance_id,
-        Input=input_text, Version="",
+        SUB_ORCHESTRATION_CREATED,
+        epoch,
+        task_id,
+        Name=name,
+        InstanceId=instance_id,
+        Input=input_text,
+        Version="",
     )
 
 

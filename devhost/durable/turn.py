@@ -10,8 +10,8 @@ order of ids unambiguous.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
-from typing import Callable
 
 from devhost.durable import events as ev
 from devhost.durable.actions import (
@@ -93,8 +93,15 @@ class _Builder:
         self.seq += 1
         return self.seq - 1
 
-    def schedule(self, kind: str, name: str, input_text: str | None, retry: dict | None,
-                 attempt: int, instance_id: str | None = None) -> None:
+    def schedule(
+        self,
+        kind: str,
+        name: str,
+        input_text: str | None,
+        retry: dict | None,
+        attempt: int,
+        instance_id: str | None = None,
+    ) -> None:
         task_id = self.take_id()
         self.tasks.append(Task(task_id, kind, name, input_text, retry, attempt))
         if kind == "activity":
@@ -113,7 +120,9 @@ class _Builder:
         timer_id = self.take_id()
         stamp = ev.timestamp(fire_at)
         self.events.append(ev.timer_created(self.now, timer_id, stamp))
-        self.messages.append((self.instance["id"], ev.timer_fired(fire_at, timer_id, stamp), fire_at))
+        self.messages.append(
+            (self.instance["id"], ev.timer_fired(fire_at, timer_id, stamp), fire_at)
+        )
         if like is None:
             self.tasks.append(Task(timer_id, kind))
         else:
@@ -125,11 +134,22 @@ class _Builder:
         if kind not in SUPPORTED:
             return f"Action type {kind} is not supported by the local host."
         if kind in ACTIVITIES:
-            self.schedule("activity", action["functionName"], action.get("input"),
-                          action.get("retryOptions"), 1)
+            self.schedule(
+                "activity",
+                action["functionName"],
+                action.get("input"),
+                action.get("retryOptions"),
+                1,
+            )
         elif kind in SUB_ORCHESTRATIONS:
-            self.schedule("suborchestration", action["functionName"], action.get("input"),
-                          action.get("retryOptions"), 1, action.get("instanceId"))
+            self.schedule(
+                "suborchestration",
+                action["functionName"],
+                action.get("input"),
+                action.get("retryOptions"),
+                1,
+                action.get("instanceId"),
+            )
         elif kind == CREATE_TIMER:
             self.timer(_epoch(action["fireAt"]))
         return None  # external events take no id; continue-as-new is handled at the end
@@ -155,7 +175,7 @@ def decide(
     """The changes of one episode, ready for Store.commit_episode."""
     iid = instance["id"]
     build = _Builder(instance, now, lambda task_id: f"{iid}:{task_id}")
-    new_leaves = leaves(outcome.actions)[instance["actions_seen"]:]
+    new_leaves = leaves(outcome.actions)[instance["actions_seen"] :]
     error = outcome.error
     if error is None:
         for action in new_leaves:
@@ -184,8 +204,13 @@ def decide(
     )
     continued = next((a for a in new_leaves if a.get("actionType") == CONTINUE_AS_NEW), None)
     if error is not None:
-        _finish(episode, instance, "Failed", f"Orchestrator function '{instance['name']}' "
-                f"failed: {error}", now)
+        _finish(
+            episode,
+            instance,
+            "Failed",
+            f"Orchestrator function '{instance['name']}' failed: {error}",
+            now,
+        )
     elif outcome.done and continued is not None:
         _continue_as_new(episode, instance, continued.get("input"), now)
     elif outcome.done:
@@ -219,7 +244,7 @@ def _continue_as_new(episode: Episode, instance: dict, input_text: str | None, n
     episode.tasks, episode.work, episode.children = [], [], []
     episode.next_seq, episode.actions_seen = 0, 0
     episode.input = input_text
-    start = ev.execution_started(now, instance["id"], instance["name"], input_text,
-                                 instance.get("parent_id"))
+    start = ev.execution_started(
+        now, instance["id"], instance["name"], input_text, instance.get("parent_id")
+    )
     episode.messages = [(instance["id"], start, now)]
-

@@ -11,8 +11,11 @@ from pathlib import Path
 
 from devhost.errors import AppLoadError
 
-TRIGGERS = {"httpTrigger": "http", "orchestrationTrigger": "orchestrator",
-            "activityTrigger": "activity"}
+TRIGGERS = {
+    "httpTrigger": "http",
+    "orchestrationTrigger": "orchestrator",
+    "activityTrigger": "activity",
+}
 KNOWN_TYPES = {*TRIGGERS, "http", "durableClient", "orchestrationClient"}
 DIRECTIONS = {"in", "out", "inout"}
 

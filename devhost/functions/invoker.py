@@ -13,9 +13,10 @@ import inspect
 import json
 import sys
 import types
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import azure.functions as func
 
@@ -53,7 +54,8 @@ def _install_app_package(app_dir: Path) -> None:
 
 def _check_signature(spec: FunctionSpec, entry: Callable) -> None:
     params = {
-        n for n, p in inspect.signature(entry).parameters.items()
+        n
+        for n, p in inspect.signature(entry).parameters.items()
         if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
     }
     names = {b["name"] for b in spec.bindings if b["name"] != "$return"}
@@ -76,9 +78,7 @@ def load_entry(spec: FunctionSpec, app_dir: Path) -> Callable:
     try:
         module = importlib.import_module(spec.module_name)
     except Exception as error:  # noqa: BLE001 - any import failure makes the app unusable
-        raise AppLoadError(
-            f"{spec.name}: import failed: {type(error).__name__}: {error}"
-        ) from None
+        raise AppLoadError(f"{spec.name}: import failed: {type(error).__name__}: {error}") from None
     entry = getattr(module, spec.entry_point, None)
     if not callable(entry):
         raise AppLoadError(f"{spec.name}: no callable '{spec.entry_point}' in {spec.script_file}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hmac
 import logging
 import traceback
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
@@ -43,8 +43,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             raise
         return _json_error(error.status, error.reason)
     except Exception:  # noqa: BLE001
-        log.error("unhandled error on %s %s:\n%s", request.method, request.path,
-                  traceback.format_exc())
+        log.error(
+            "unhandled error on %s %s:\n%s", request.method, request.path, traceback.format_exc()
+        )
         return _json_error(500, "Internal server error.")
 
 
@@ -76,8 +77,9 @@ async def ping(_: web.Request) -> web.Response:
     return web.Response(status=200)
 
 
-def public_app(config: HostConfig, handlers: list[TriggerHandler], api: ManagementApi,
-               max_body: int) -> web.Application:
+def public_app(
+    config: HostConfig, handlers: list[TriggerHandler], api: ManagementApi, max_body: int
+) -> web.Application:
     app = web.Application(middlewares=[error_middleware], client_max_size=max_body)
     app.router.add_get("/admin/host/ping", ping)
     for handler in handlers:
@@ -87,8 +89,9 @@ def public_app(config: HostConfig, handlers: list[TriggerHandler], api: Manageme
         for path in route_paths(config.route_prefix, route):
             app.router.add_route("*", path, wrapped)
     for route in api.routes(WEBHOOKS):
-        app.router.add_route(route.method, route.path, require_key(route.handler,
-                                                                   [config.system_key]))
+        app.router.add_route(
+            route.method, route.path, require_key(route.handler, [config.system_key])
+        )
     return app
 
 
@@ -106,5 +109,3 @@ def describe_routes(config: HostConfig, handlers: list[TriggerHandler]) -> list[
         path = route_paths(config.route_prefix, route)[0]
         lines.append(f"  {handler.spec.name}: [{methods}] {config.public_base}{path}")
     return lines
-
-

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from datetime import datetime, timezone
-from typing import Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 from aiohttp import web
 
@@ -23,7 +23,7 @@ RUNNING = ("Pending", "Running", "ContinuedAsNew", "Suspended")
 
 
 def _time(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _epoch(text: str | None) -> float | None:
@@ -61,8 +61,14 @@ def status_payload(row: dict, show_input: bool, history: list[str] | None = None
 
 
 class ManagementApi:
-    def __init__(self, store: Store, engine: Engine, orchestrators: set[str],
-                 status_url: Callable[[str], str], clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        store: Store,
+        engine: Engine,
+        orchestrators: set[str],
+        status_url: Callable[[str], str],
+        clock: Callable[[], float] = time.time,
+    ):
         self.store, self.engine, self.orchestrators = store, engine, orchestrators
         self.status_url, self.clock = status_url, clock
 
@@ -107,7 +113,8 @@ class ManagementApi:
         self.engine.notify()
         url = self.status_url(instance_id)
         return web.json_response(
-            {"id": instance_id, "statusQueryGetUri": url}, status=202,
+            {"id": instance_id, "statusQueryGetUri": url},
+            status=202,
             headers={"Location": url, "Retry-After": "1"},
         )
 
@@ -128,16 +135,20 @@ class ManagementApi:
         payload = status_payload(row, _flag(request, "showInput"), history)
         if row["status"] in RUNNING:
             url = self.status_url(row["id"])
-            return web.json_response(payload, status=202,
-                                     headers={"Location": url, "Retry-After": "1"})
+            return web.json_response(
+                payload, status=202, headers={"Location": url, "Retry-After": "1"}
+            )
         return web.json_response(payload, status=200)
 
     def _filtered(self, request: web.Request) -> list[dict]:
         q = request.query
         statuses = [s for s in q.get("runtimeStatus", "").split(",") if s]
         return self.store.list_instances(
-            _epoch(q.get("createdTimeFrom")), _epoch(q.get("createdTimeTo")), statuses,
-            q.get("instanceIdPrefix"), int(q.get("top", "1000") or 1000),
+            _epoch(q.get("createdTimeFrom")),
+            _epoch(q.get("createdTimeTo")),
+            statuses,
+            q.get("instanceIdPrefix"),
+            int(q.get("top", "1000") or 1000),
         )
 
     async def list(self, request: web.Request) -> web.Response:
@@ -168,7 +179,9 @@ class ManagementApi:
         row = self._live(request)
         reason = request.query.get("reason", "")
         now = self.clock()
-        self.store.terminate(row["id"], json.dumps(reason), ev.execution_terminated(now, reason), now)
+        self.store.terminate(
+            row["id"], json.dumps(reason), ev.execution_terminated(now, reason), now
+        )
         if row["parent_id"]:
             notice = ev.sub_orchestration_failed(now, row["parent_task"], "terminated", reason)
             self.store.send(row["parent_id"], notice, now)

@@ -7,7 +7,8 @@ import logging
 import re
 import time
 import traceback
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import azure.functions as func
 from aiohttp import web
@@ -17,8 +18,13 @@ from devhost.functions.invoker import Invoker, Out
 
 log = logging.getLogger("devhost.http")
 _PARAM = re.compile(r"\{(\*?)([A-Za-z_][A-Za-z0-9_]*)(?::([^}?]*))?(\?)?\}")
-_CONSTRAINTS = {"int": r"-?\d+", "long": r"-?\d+", "guid": r"[0-9a-fA-F-]{32,36}",
-                "alpha": r"[A-Za-z]+", "bool": r"(?i:true|false)"}
+_CONSTRAINTS = {
+    "int": r"-?\d+",
+    "long": r"-?\d+",
+    "guid": r"[0-9a-fA-F-]{32,36}",
+    "alpha": r"[A-Za-z]+",
+    "bool": r"(?i:true|false)",
+}
 INTERNAL_ERROR = b'{"error": "Internal server error."}'
 
 
@@ -31,9 +37,9 @@ def route_paths(prefix: str, template: str) -> list[str]:
         star, name, constraint, maybe = match.groups()
         optional = optional or bool(maybe)
         if star:
-            return "{%s:.*}" % name
+            return f"{{{name}:.*}}"
         pattern = _CONSTRAINTS.get((constraint or "").split("(")[0])
-        return "{%s:%s}" % (name, pattern) if pattern else "{%s}" % name
+        return f"{{{name}:{pattern}}}" if pattern else f"{{{name}}}"
 
     path = "/" + "/".join(p for p in (prefix, template.strip("/")) if p)
     full = _PARAM.sub(convert, path)
@@ -69,24 +75,36 @@ def to_web_response(value: Any) -> web.Response:
             headers["Content-Type"] = content_type
         return web.Response(status=value.status_code, headers=headers, body=value.get_body())
     if isinstance(value, (str, bytes)):
-        return web.Response(status=200, body=value if isinstance(value, bytes) else value.encode(),
-                            content_type="text/plain", charset="utf-8")
+        return web.Response(
+            status=200,
+            body=value if isinstance(value, bytes) else value.encode(),
+            content_type="text/plain",
+            charset="utf-8",
+        )
     raise TypeError(f"unsupported HTTP output {type(value).__name__}")
 
 
 class TriggerHandler:
     """Calls one HTTP-triggered function per request."""
 
-    def __init__(self, spec: FunctionSpec, invoker: Invoker, timeout: float,
-                 durable_binding: Callable[[], str]) -> None:
+    def __init__(
+        self,
+        spec: FunctionSpec,
+        invoker: Invoker,
+        timeout: float,
+        durable_binding: Callable[[], str],
+    ) -> None:
         self.spec, self.invoker, self.timeout = spec, invoker, timeout
         self.durable_binding = durable_binding
         self.methods = {m.upper() for m in spec.trigger.get("methods") or []}
 
     async def __call__(self, request: web.Request) -> web.Response:
         if self.methods and request.method not in self.methods:
-            return web.json_response({"error": "Method not allowed."}, status=405,
-                                     headers={"Allow": ", ".join(sorted(self.methods))})
+            return web.json_response(
+                {"error": "Method not allowed."},
+                status=405,
+                headers={"Allow": ", ".join(sorted(self.methods))},
+            )
         began = time.perf_counter()
         outputs: dict[str, Out] = {}
         kwargs: dict[str, Any] = {}
@@ -107,9 +125,16 @@ class TriggerHandler:
             label = str(response.status)
         except Exception:  # noqa: BLE001 - the caller gets a 500, the log gets the traceback
             log.error("%s raised:\n%s", self.spec.name, traceback.format_exc())
-            response = web.Response(status=500, body=INTERNAL_ERROR,
-                                    content_type="application/json")
+            response = web.Response(
+                status=500, body=INTERNAL_ERROR, content_type="application/json"
+            )
             label = "500 error"
-        log.info("%s %s %s %.1fms %s", self.spec.name, request.method, request.path,
-                 (time.perf_counter() - began) * 1000, label)
+        log.info(
+            "%s %s %s %.1fms %s",
+            self.spec.name,
+            request.method,
+            request.path,
+            (time.perf_counter() - began) * 1000,
+            label,
+        )
         return response

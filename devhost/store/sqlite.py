@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 MIGRATIONS = [
     """
@@ -99,7 +100,7 @@ class Episode:
 
 
 def _row(cursor: sqlite3.Cursor, values: tuple) -> dict:
-    return {column[0]: value for column, value in zip(cursor.description, values)}
+    return {column[0]: value for column, value in zip(cursor.description, values, strict=True)}
 
 
 def _dump(event: dict) -> str:
@@ -122,7 +123,9 @@ class Store:
     def _migrate(self) -> None:
         version = self.db.execute("PRAGMA user_version").fetchone()["user_version"]
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            self.db.executescript(f"BEGIN IMMEDIATE; {script}; PRAGMA user_version={number}; COMMIT;")
+            self.db.executescript(
+                f"BEGIN IMMEDIATE; {script}; PRAGMA user_version={number}; COMMIT;"
+            )
 
     def close(self) -> None:
         self.db.close()
