@@ -46,7 +46,7 @@ class DateRange:
 
 def parse_date(text: str) -> datetime | None:
     """Return the datetime a caller meant, or None when the text is not a complete date."""
-    text = text.strip()
+    text = text.strip(" ")
     if not text or len(text) > MAX_LENGTH or not _PRINTABLE.fullmatch(text):
         return None
     try:

@@ -1,0 +1,39 @@
+# The front door. Every target installs what it needs first (and is quick when it already is).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+
+.PHONY: run test lint package bench bench-smoke deps clean
+
+deps: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+run: deps  ## Azurite + demo data + the local host on 127.0.0.1:7071
+	$(PY) -m tools.run_local
+
+lint: $(VENV)/.installed
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+test: deps lint  ## every test (pytest exits non-zero when no test ran)
+	$(PY) -m pytest
+
+package: $(VENV)/.installed  ## dist/audit-api.zip, what both pipelines deploy
+	$(PY) -m tools.package
+
+bench: deps  ## full benchmark: docs/benchmarks.md and docs/benchmarks.json
+	$(PY) -m tools.bench
+
+bench-smoke: deps
+	$(PY) -m tools.bench --smoke
+
+clean:
+	rm -rf dist .devhost .data .pytest_cache

@@ -1,0 +1,119 @@
+"""Test helpers: a local host in a subprocess, and polling with deadlines (never bare sleeps)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+FUNCTION_KEY = "test-function-key"
+SYSTEM_KEY = "test-system-key"
+
+
+def poll(check: Callable[[], Any], timeout: float, interval: float = 0.05, what: str = "") -> Any:
+    """Call check() until it returns something truthy; fail after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or check}")
+        time.sleep(interval)
+
+
+class HostProcess:
+    """`python -m devhost` on a free loopback port; stopped by its process id."""
+
+    def __init__(self, app: Path, data: Path, port: int, env: dict[str, str]) -> None:
+        self.app, self.data, self.port, self.env = app, data, port, env
+        self.process: subprocess.Popen | None = None
+        self.log = data / "host.log"
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60) -> HostProcess:
+        self.data.mkdir(parents=True, exist_ok=True)
+        env = {
+            **os.environ,
+            "DEVHOST_FUNCTION_KEY": FUNCTION_KEY,
+            "DEVHOST_SYSTEM_KEY": SYSTEM_KEY,
+            **self.env,
+        }
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "devhost",
+                    "--app",
+                    str(self.app),
+                    "--port",
+                    str(self.port),
+                    "--data",
+                    str(self.data),
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        poll(self._ready, timeout, what=f"devhost on port {self.port}")
+        return self
+
+    def _ready(self) -> bool:
+        if self.process is not None and self.process.poll() is not None:
+            raise AssertionError(f"devhost exited early:\n{self.log.read_text()[-3000:]}")
+        try:
+            return requests.get(f"{self.base}/admin/host/ping", timeout=1).status_code == 200
+        except requests.ConnectionError:
+            return False
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.kill(self.process.pid, sig)
+            self.process.wait(timeout=30)
+        self.process = None
+
+    def get(self, path: str, key: str | None = FUNCTION_KEY, **kwargs: Any) -> requests.Response:
+        headers = {"x-functions-key": key} if key else {}
+        return requests.get(self.base + path, headers=headers, timeout=10, **kwargs)
+
+    def request(
+        self, method: str, path: str, key: str | None = FUNCTION_KEY, **kwargs: Any
+    ) -> requests.Response:
+        headers = {"x-functions-key": key} if key else {}
+        headers.update(kwargs.pop("headers", {}))
+        return requests.request(method, self.base + path, headers=headers, timeout=10, **kwargs)
+
+    def logs(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def wait_done(host: HostProcess, status_path: str, timeout: float = 60) -> dict:
+    """Poll the app's status endpoint until the job is no longer running."""
+
+    def finished() -> dict | None:
+        response = host.get(status_path)
+        return response.json() if response.status_code == 200 else None
+
+    return poll(finished, timeout, interval=0.1, what=status_path)
+
+
+def management_status(host: HostProcess, instance_id: str, **query: str) -> requests.Response:
+    params = {"code": SYSTEM_KEY, **query}
+    return requests.get(
+        f"{host.base}/runtime/webhooks/durabletask/instances/{instance_id}",
+        params=params,
+        timeout=10,
+    )

@@ -1,0 +1,80 @@
+"""The activity's query against a real Azurite table, checked against independent counts."""
+
+from __future__ import annotations
+
+import importlib
+from datetime import date
+
+import pytest
+from azure.data.tables import TableClient
+
+from shared.partitions import key_ranges
+from shared.table_query import query_range
+from tests.conftest import SEED
+from tools.seed import expected_count, generate
+
+activity = importlib.import_module("query-storage-account-activity-function")
+
+
+@pytest.fixture
+def table(audit_table: str) -> TableClient:
+    return TableClient.from_connection_string(audit_table, "audit")
+
+
+@pytest.mark.parametrize(
+    ("start", "end"), [("2021-10-02", "2021-10-02"), ("2021-10-03", "2021-10-09")]
+)
+def test_a_closed_range_matches_the_independent_count(table, start, end):
+    ids = query_range(table, {"from": start, "to": end, "toInclusive": True})
+    assert ids == sorted(set(ids))
+    assert len(ids) == expected_count(generate(**SEED), start, end)
+
+
+def test_the_union_of_day_ranges_equals_the_original_single_query(table):
+    start, end = date(2021, 10, 1), date(2021, 10, 20)
+    union: set[str] = set()
+    for key_range in key_ranges(start, end, 1):
+        union.update(query_range(table, key_range))
+    original = {
+        e["identificationNumber"]
+        for e in table.query_entities(
+            "PartitionKey ge @s and PartitionKey le @e and CertNumber ne ''",
+            parameters={"s": start.isoformat(), "e": end.isoformat()},
+            select=["identificationNumber"],
+        )
+        if "identificationNumber" in e
+    }
+    assert union == original
+    assert len(union) == expected_count(generate(**SEED), start.isoformat(), end.isoformat())
+
+
+def test_pages_are_followed_and_entities_without_the_id_are_skipped(azurite):
+    client = TableClient.from_connection_string(azurite.connection_string, "paging")
+    client.create_table()
+    rows = [
+        (
+            "upsert",
+            {
+                "PartitionKey": "2022-01-01",
+                "RowKey": f"{i:05d}",
+                "CertNumber": "C",
+                "identificationNumber": f"N{i % 1500}",
+            },
+        )
+        for i in range(2300)
+    ]
+    rows += [("upsert", {"PartitionKey": "2022-01-01", "RowKey": "x-no-id", "CertNumber": "C"})]
+    for i in range(0, len(rows), 100):
+        client.submit_transaction(rows[i : i + 100])
+    ids = query_range(client, {"from": "2022-01-01", "to": "2022-01-01", "toInclusive": True})
+    assert len(ids) == 1500  # 2,300 rows over 3 pages of 1,000
+
+
+def test_the_function_entry_point_uses_the_configured_table(audit_table, monkeypatch):
+    monkeypatch.setenv("AUDIT_TABLE_CONNECTION_STRING", audit_table)
+    activity.default_pool.cache_clear()
+    try:
+        ids = activity.main({"from": "2021-10-05", "to": "2021-10-06", "toInclusive": False})
+    finally:
+        activity.default_pool.cache_clear()
+    assert len(ids) == expected_count(generate(**SEED), "2021-10-05", "2021-10-05")

@@ -1,0 +1,287 @@
+"""Both HTTP functions called with real azure.functions.HttpRequest objects.
+
+Their durable client talks real HTTP to the local host's management API, served in-process over
+a real SQLite store, so the SDK's client code runs unmodified.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import re
+from contextlib import asynccontextmanager
+
+import azure.functions as func
+import pytest
+from aiohttp import web
+
+from devhost.durable import events as ev
+from devhost.durable.client_binding import client_binding
+from devhost.http.app import rpc_app
+from devhost.http.management import ManagementApi
+from devhost.store.sqlite import Episode, Store
+from tools.azurite import free_port
+
+client_function = importlib.import_module("client-function").main
+status_function = importlib.import_module("get-status-function").main
+SYSTEM_KEY = "SYSKEY-never-shown"
+BASE = "https://audit.example.com"
+
+
+class Engine:
+    def notify(self) -> None:
+        """The store is driven by hand here; nothing runs."""
+
+
+@asynccontextmanager
+async def management(tmp_path):
+    store = Store(tmp_path / "hub.sqlite")
+    api = ManagementApi(store, Engine(), {"orchestrator-function"}, lambda i: f"internal/{i}")
+    runner = web.AppRunner(rpc_app(api))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    binding = client_binding(
+        "http://127.0.0.1:7071", f"http://127.0.0.1:{port}/durabletask/", "TestHub", SYSTEM_KEY
+    )
+    try:
+        yield store, binding
+    finally:
+        await runner.cleanup()
+        store.close()
+
+
+def submit_request(query: str, method: str = "GET", headers: dict | None = None):
+    params = dict(p.split("=", 1) for p in query.split("&") if "=" in p)
+    return func.HttpRequest(
+        method, f"{BASE}/api/submit/query?{query}", headers=headers or {}, params=params, body=b""
+    )
+
+
+def status_request(instance_id: str):
+    return func.HttpRequest(
+        "GET",
+        f"{BASE}/api/status/{instance_id}?code=abc",
+        headers={},
+        route_params={"id": instance_id},
+        body=b"",
+    )
+
+
+# The SDK keeps one aiohttp session per process, bound to the loop that made it (as the
+# worker has one loop for its lifetime), so these tests share one loop too.
+_LOOP = asyncio.new_event_loop()
+
+
+def run(coroutine):
+    return _LOOP.run_until_complete(coroutine)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _close_loop():
+    yield
+    _LOOP.close()
+
+
+def body_of(response: func.HttpResponse) -> dict:
+    assert response.mimetype == "application/json"
+    return json.loads(response.get_body())
+
+
+def assert_nothing_internal(response: func.HttpResponse) -> None:
+    text = response.get_body().decode() + json.dumps(dict(response.headers))
+    for needle in (
+        SYSTEM_KEY,
+        "runtime/webhooks",
+        "durabletask",
+        "Traceback",
+        "AccountKey",
+        "partitionDays",
+        "127.0.0.1",
+    ):
+        assert needle not in text
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_submit_starts_a_job_and_answers_202_with_the_status_url(tmp_path, method):
+    async def scenario():
+        async with management(tmp_path) as (store, binding):
+            response = await client_function(
+                submit_request("s=10/10/2021&e=10/12/2021", method), binding
+            )
+            return response, store.list_instances()
+
+    response, instances = run(scenario())
+    body = body_of(response)
+    assert response.status_code == 202
+    assert re.fullmatch(r"[0-9a-f]{32}", body["id"])
+    assert body["statusUri"] == f"{BASE}/api/status/{body['id']}"
+    assert response.headers["Location"] == body["statusUri"]
+    assert int(response.headers["Retry-After"]) > 0
+    assert [i["id"] for i in instances] == [body["id"]]
+    stored = json.loads(instances[0]["input"])
+    assert (stored["start"], stored["end"]) == ("2021-10-10", "2021-12-10")
+    assert_nothing_internal(response)
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("", "Empty start date."),
+        ("s=10/08/2021&e=abcd", "Invalid end date format."),
+        ("s=10/08/2021&e=05/08/2021", "Invalid date range."),
+        ("s=12&e=2021-12-10", "Invalid start date format."),
+        ("s=2021-01-01", "Empty end date."),
+        ("s=2020-01-01&e=2021-12-10", "Date range too large."),
+    ],
+)
+def test_bad_dates_get_400_with_the_documented_message(tmp_path, query, message):
+    async def scenario():
+        async with management(tmp_path) as (store, binding):
+            return await client_function(submit_request(query), binding), store.list_instances()
+
+    response, instances = run(scenario())
+    assert response.status_code == 400
+    assert body_of(response) == {"error": message}
+    assert instances == []
+
+
+def test_the_status_url_uses_the_public_base_url_when_set(tmp_path, monkeypatch):
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://gateway.example.com/audit/api/")
+
+    async def scenario():
+        async with management(tmp_path) as (_, binding):
+            return await client_function(submit_request("s=2021-10-01&e=2021-10-03"), binding)
+
+    body = body_of(run(scenario()))
+    assert body["statusUri"] == f"https://gateway.example.com/audit/api/status/{body['id']}"
+
+
+def test_an_idempotency_key_returns_the_same_job_and_refuses_other_dates(tmp_path):
+    key = {"Idempotency-Key": "order-42"}
+
+    async def scenario():
+        async with management(tmp_path) as (store, binding):
+            first = await client_function(
+                submit_request("s=2021-10-01&e=2021-10-03", headers=key), binding
+            )
+            again = await client_function(
+                submit_request("s=2021-10-01&e=2021-10-03", headers=key), binding
+            )
+            other = await client_function(
+                submit_request("s=2021-10-01&e=2021-10-09", headers=key), binding
+            )
+            bad = await client_function(
+                submit_request("s=2021-10-01&e=2021-10-03", headers={"Idempotency-Key": "a b"}),
+                binding,
+            )
+            return first, again, other, bad, store.list_instances()
+
+    first, again, other, bad, instances = run(scenario())
+    assert first.status_code == again.status_code == 202
+    assert body_of(first)["id"] == body_of(again)["id"]
+    assert other.status_code == 409 and "error" in body_of(other)
+    assert bad.status_code == 400 and body_of(bad) == {"error": "Invalid Idempotency-Key header."}
+    assert len(instances) == 1
+
+
+def finish(store: Store, instance_id: str, status: str, output, custom=None) -> None:
+    store.commit_episode(
+        Episode(
+            instance_id,
+            [],
+            [ev.orchestrator_started(1.0)],
+            status,
+            json.dumps(output) if output is not None else None,
+            json.dumps(custom) if custom is not None else None,
+            0,
+            0,
+        ),
+        2.0,
+    )
+
+
+LEAKY_ERROR = (
+    "Orchestrator function 'orchestrator-function' failed: Traceback ... "
+    "AccountKey=c2VjcmV0 at http://127.0.0.1:17071/durabletask/"
+)
+
+
+@pytest.mark.parametrize(
+    ("status", "output", "custom", "code", "expected"),
+    [
+        (
+            "Pending",
+            None,
+            None,
+            202,
+            {"status": "Pending", "result": None, "progress": {"done": 0, "total": None}},
+        ),
+        (
+            "Running",
+            None,
+            {"done": 3, "total": 10},
+            202,
+            {"status": "Running", "result": None, "progress": {"done": 3, "total": 10}},
+        ),
+        ("Completed", 119, {"done": 10, "total": 10}, 200, {"status": "Completed", "result": 119}),
+        (
+            "Failed",
+            LEAKY_ERROR,
+            None,
+            200,
+            {"status": "Failed", "result": None, "error": "The job failed."},
+        ),
+        (
+            "Terminated",
+            "stopped by an operator",
+            None,
+            200,
+            {"status": "Terminated", "result": None, "error": "The job was terminated."},
+        ),
+    ],
+)
+def test_status_shows_only_what_a_caller_may_see(tmp_path, status, output, custom, code, expected):
+    async def scenario():
+        async with management(tmp_path) as (store, binding):
+            started = await client_function(submit_request("s=2021-10-01&e=2021-10-03"), binding)
+            instance_id = body_of(started)["id"]
+            if status != "Pending":
+                finish(store, instance_id, status, output, custom)
+            return instance_id, await status_function(status_request(instance_id), binding)
+
+    instance_id, response = run(scenario())
+    assert response.status_code == code
+    assert body_of(response) == {"id": instance_id, **expected}
+    if code == 202:
+        assert response.headers["Location"] == f"{BASE}/api/status/{instance_id}"
+        assert int(response.headers["Retry-After"]) > 0
+    assert_nothing_internal(response)
+
+
+@pytest.mark.parametrize("instance_id", ["abc", "0" * 31, "g" * 32, "0" * 33, "../x", "0" * 32])
+def test_malformed_or_unknown_ids_are_404(tmp_path, instance_id):
+    async def scenario():
+        async with management(tmp_path) as (_, binding):
+            return await status_function(status_request(instance_id), binding)
+
+    response = run(scenario())
+    assert response.status_code == 404
+    assert body_of(response) == {"error": "Job not found."}
+
+
+def test_a_backend_outage_is_a_503_without_details():
+    binding = client_binding(
+        "http://127.0.0.1:7071",
+        f"http://127.0.0.1:{free_port()}/durabletask/",
+        "TestHub",
+        SYSTEM_KEY,
+    )
+    submitted = run(client_function(submit_request("s=2021-10-01&e=2021-10-03"), binding))
+    polled = run(status_function(status_request("a" * 32), binding))
+    for response in (submitted, polled):
+        assert response.status_code == 503
+        assert body_of(response) == {"error": "The job service is unavailable; retry later."}
+        assert_nothing_internal(response)
