@@ -1,0 +1,2 @@
+async def main(payload: str) -> str:
+    return f"Hi {payload}!"

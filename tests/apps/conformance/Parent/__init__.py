@@ -1,0 +1,13 @@
+import azure.durable_functions as df
+
+
+def orchestrator(context: df.DurableOrchestrationContext):
+    child = yield context.call_sub_orchestrator("Chain")
+    try:
+        yield context.call_sub_orchestrator("Raises")
+    except Exception:  # noqa: BLE001
+        return {"child": child, "failedChildSeen": True}
+    return {"child": child, "failedChildSeen": False}
+
+
+main = df.Orchestrator.create(orchestrator)
