@@ -1,6 +1,6 @@
 """The submit endpoint's date rules, as a table of cases (the original service's curl cases too)."""
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
@@ -19,7 +19,7 @@ from shared.dates import (
 PARSED = [
     ("2021-12-10", datetime(2021, 12, 10)),  # ISO: never day/month swapped
     ("2021-01-02", datetime(2021, 1, 2)),
-    ("2021-12-10T08:00:00Z", datetime(2021, 12, 10, 8, tzinfo=timezone.utc)),
+    ("2021-12-10T08:00:00Z", datetime(2021, 12, 10, 8, tzinfo=UTC)),
     ("2021-12-10T08:00:00+01:00", datetime(2021, 12, 10, 8, tzinfo=timezone(timedelta(hours=1)))),
     ("2021-12-10 08:30", datetime(2021, 12, 10, 8, 30)),
     ("10/12/2021", datetime(2021, 12, 10)),  # day first

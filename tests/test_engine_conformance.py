@@ -86,8 +86,9 @@ def test_external_event(host):
     instance_id = started(host, "WaitEvent")
     poll(lambda: management_status(host, instance_id).json().get("customStatus"), 10)
     assert management_status(host, instance_id).status_code == 202
-    raised = webhook(host, "POST", f"instances/{instance_id}/raiseEvent/Approval",
-                     json={"by": "auditor"})
+    raised = webhook(
+        host, "POST", f"instances/{instance_id}/raiseEvent/Approval", json={"by": "auditor"}
+    )
     assert raised.status_code == 202
     status = finished(host, instance_id)
     assert status["output"] == {"by": "auditor"}
@@ -106,8 +107,12 @@ def test_task_any_between_an_event_and_a_timer(host):
 def test_terminate(host):
     instance_id = started(host, "WaitEvent")
     poll(lambda: management_status(host, instance_id).json().get("runtimeStatus") == "Running", 10)
-    assert webhook(host, "POST", f"instances/{instance_id}/terminate",
-                   params={"reason": "enough"}).status_code == 202
+    assert (
+        webhook(
+            host, "POST", f"instances/{instance_id}/terminate", params={"reason": "enough"}
+        ).status_code
+        == 202
+    )
     status = finished(host, instance_id)
     assert status["runtimeStatus"] == "Terminated"
     assert status["output"] == "enough"
@@ -119,7 +124,9 @@ def test_sub_orchestrations_complete_and_fail(host):
     status = finished(host, started(host, "Parent"))
     assert status["runtimeStatus"] == "Completed"
     assert status["output"] == {
-        "child": ["Hello Tokyo!", "Hi Seattle!", "Hello London!"], "failedChildSeen": True}
+        "child": ["Hello Tokyo!", "Hi Seattle!", "Hello London!"],
+        "failedChildSeen": True,
+    }
 
 
 def test_an_orchestrator_that_raises_fails_the_instance(host):

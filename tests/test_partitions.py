@@ -1,5 +1,6 @@
 """Range splitting: contiguous, covering, and exactly the original filter's extent."""
 
+import itertools
 from datetime import date
 
 import pytest
@@ -24,7 +25,7 @@ def test_ranges_are_contiguous_and_cover_the_whole_span(days):
     ranges = key_ranges(start, end, days)
     assert ranges[0]["from"] == start.isoformat()
     assert ranges[-1]["to"] == end.isoformat() and ranges[-1]["toInclusive"]
-    for left, right in zip(ranges, ranges[1:], strict=False):
+    for left, right in itertools.pairwise(ranges):
         assert left["to"] == right["from"] and not left["toInclusive"]
 
 

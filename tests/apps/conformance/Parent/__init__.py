@@ -5,7 +5,7 @@ def orchestrator(context: df.DurableOrchestrationContext):
     child = yield context.call_sub_orchestrator("Chain")
     try:
         yield context.call_sub_orchestrator("Raises")
-    except Exception:  # noqa: BLE001
+    except Exception:
         return {"child": child, "failedChildSeen": True}
     return {"child": child, "failedChildSeen": False}
 

@@ -13,8 +13,11 @@ async def main(req: func.HttpRequest, client: str, res: func.Out[func.HttpRespon
         instance_id = await durable.start_new(
             req.route_params["name"], req.route_params.get("id"), json.loads(body) if body else None
         )
-    except Exception as error:  # noqa: BLE001
-        res.set(func.HttpResponse(json.dumps({"error": str(error)}), status_code=400,
-                                  mimetype="application/json"))
+    except Exception as error:
+        res.set(
+            func.HttpResponse(
+                json.dumps({"error": str(error)}), status_code=400, mimetype="application/json"
+            )
+        )
         return
     res.set(durable.create_check_status_response(req, instance_id))

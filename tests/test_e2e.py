@@ -1,0 +1,102 @@
+"""The real app on the local host, over real HTTP, against Azurite."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import requests
+
+from tests.conftest import SEED
+from tests.support import FUNCTION_KEY, ROOT, SYSTEM_KEY, HostProcess, wait_done
+from tools.azurite import free_port
+from tools.seed import expected_count, generate
+
+
+@pytest.fixture(scope="module")
+def app(audit_table, tmp_path_factory) -> HostProcess:
+    env = {"AUDIT_TABLE_CONNECTION_STRING": audit_table, "MAX_ACTIVITIES_IN_FLIGHT": "4"}
+    host = HostProcess(ROOT, tmp_path_factory.mktemp("e2e"), free_port(), env)
+    host.start()
+    yield host
+    host.kill()
+
+
+def status_path(response: requests.Response) -> str:
+    return "/" + response.json()["statusUri"].split("/", 3)[3]
+
+
+@pytest.mark.parametrize(("s", "e"), [("2021-10-02", "2021-10-15"), ("01/10/2021", "20/10/2021")])
+def test_submit_then_poll_until_completed_gives_the_independent_count(app, s, e):
+    submitted = app.get(f"/api/submit/query?s={s}&e={e}")
+    assert submitted.status_code == 202
+    body = submitted.json()
+    assert re.fullmatch(r"[0-9a-f]{32}", body["id"])
+    assert body["statusUri"] == f"{app.base}/api/status/{body['id']}"
+    assert submitted.headers["Location"] == body["statusUri"]
+    result = wait_done(app, status_path(submitted))
+    start, end = (d if "-" in d else "-".join(reversed(d.split("/"))) for d in (s, e))
+    assert result == {
+        "id": body["id"],
+        "status": "Completed",
+        "result": expected_count(generate(**SEED), start, end),
+    }
+
+
+def test_post_submits_too_and_polling_shows_progress(app):
+    submitted = app.request("POST", "/api/submit/query?s=2021-10-01&e=2021-10-20")
+    assert submitted.status_code == 202
+    first = app.get(status_path(submitted))
+    if first.status_code == 202:  # still running: the documented running shape
+        assert set(first.json()) == {"id", "status", "result", "progress"}
+        assert first.json()["progress"]["total"] in (None, 20)
+        assert first.headers["Retry-After"]
+    assert wait_done(app, status_path(submitted))["status"] == "Completed"
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("", "Empty start date."),
+        ("s=10/08/2021&e=abcd", "Invalid end date format."),
+        ("s=10/08/2021&e=05/08/2021", "Invalid date range."),
+    ],
+)
+def test_bad_input_is_400_json(app, query, message):
+    response = app.get(f"/api/submit/query?{query}")
+    assert response.status_code == 400
+    assert response.headers["Content-Type"].startswith("application/json")
+    assert response.json() == {"error": message}
+
+
+@pytest.mark.parametrize("job_id", ["nope", "0" * 32, "A" * 32])
+def test_unknown_jobs_are_404_json(app, job_id):
+    response = app.get(f"/api/status/{job_id}")
+    assert response.status_code == 404
+    assert response.json() == {"error": "Job not found."}
+
+
+def test_functions_need_a_key(app):
+    path = "/api/submit/query?s=2021-10-01&e=2021-10-03"
+    assert app.get(path, key=None).status_code == 401
+    assert app.get(path, key="wrong").status_code == 401
+    assert app.get("/api/status/" + "0" * 32, key=None).status_code == 401
+    by_query = requests.get(f"{app.base}{path}&code={FUNCTION_KEY}", timeout=10)
+    assert by_query.status_code == 202
+    assert app.get(path, key=SYSTEM_KEY).status_code == 202  # the master key opens everything
+    refused = app.get(path, key=None)
+    assert refused.json()["error"].startswith("Unauthorized")
+
+
+def test_the_management_api_needs_the_system_key(app):
+    url = f"{app.base}/runtime/webhooks/durabletask/instances"
+    assert requests.get(url, timeout=10).status_code == 401
+    assert requests.get(url, params={"code": FUNCTION_KEY}, timeout=10).status_code == 401
+    assert requests.get(url, params={"code": SYSTEM_KEY}, timeout=10).status_code == 200
+
+
+def test_wrong_methods_and_routes(app):
+    assert app.request("PUT", "/api/submit/query").status_code == 405
+    assert app.request("DELETE", "/api/status/" + "0" * 32).status_code == 405
+    missing = app.get("/api/nothing-here")
+    assert missing.status_code == 404 and "error" in missing.json()
