@@ -13,6 +13,8 @@ from typing import Any
 
 import requests
 
+from tests.contract import assert_matches
+
 ROOT = Path(__file__).resolve().parent.parent
 FUNCTION_KEY = "test-function-key"
 SYSTEM_KEY = "test-system-key"
@@ -105,6 +107,7 @@ def wait_done(host: HostProcess, status_path: str, timeout: float = 60) -> dict:
 
     def finished() -> dict | None:
         response = host.get(status_path)
+        assert_matches("GET", "/status/{id}", response)
         return response.json() if response.status_code == 200 else None
 
     return poll(finished, timeout, interval=0.1, what=status_path)

@@ -8,6 +8,7 @@ import pytest
 import requests
 
 from tests.conftest import SEED
+from tests.contract import assert_matches
 from tests.support import FUNCTION_KEY, ROOT, SYSTEM_KEY, HostProcess, wait_done
 from tools.azurite import free_port
 from tools.seed import expected_count, generate
@@ -30,6 +31,7 @@ def status_path(response: requests.Response) -> str:
 def test_submit_then_poll_until_completed_gives_the_independent_count(app, s, e):
     submitted = app.get(f"/api/submit/query?s={s}&e={e}")
     assert submitted.status_code == 202
+    assert_matches("GET", "/submit/query", submitted)
     body = submitted.json()
     assert re.fullmatch(r"[0-9a-f]{32}", body["id"])
     assert body["statusUri"] == f"{app.base}/api/status/{body['id']}"
@@ -47,6 +49,7 @@ def test_post_submits_too_and_polling_shows_progress(app):
     submitted = app.request("POST", "/api/submit/query?s=2021-10-01&e=2021-10-20")
     assert submitted.status_code == 202
     first = app.get(status_path(submitted))
+    assert_matches("GET", "/status/{id}", first)
     if first.status_code == 202:  # still running: the documented running shape
         assert set(first.json()) == {"id", "status", "result", "progress"}
         assert first.json()["progress"]["total"] in (None, 20)
@@ -64,6 +67,7 @@ def test_post_submits_too_and_polling_shows_progress(app):
 )
 def test_bad_input_is_400_json(app, query, message):
     response = app.get(f"/api/submit/query?{query}")
+    assert_matches("GET", "/submit/query", response)
     assert response.status_code == 400
     assert response.headers["Content-Type"].startswith("application/json")
     assert response.json() == {"error": message}
@@ -72,6 +76,7 @@ def test_bad_input_is_400_json(app, query, message):
 @pytest.mark.parametrize("job_id", ["nope", "0" * 32, "A" * 32])
 def test_unknown_jobs_are_404_json(app, job_id):
     response = app.get(f"/api/status/{job_id}")
+    assert_matches("GET", "/status/{id}", response)
     assert response.status_code == 404
     assert response.json() == {"error": "Job not found."}
 
@@ -85,6 +90,7 @@ def test_functions_need_a_key(app):
     assert by_query.status_code == 202
     assert app.get(path, key=SYSTEM_KEY).status_code == 202  # the master key opens everything
     refused = app.get(path, key=None)
+    assert_matches("GET", "/submit/query", refused)
     assert refused.json()["error"].startswith("Unauthorized")
 
 
@@ -96,7 +102,9 @@ def test_the_management_api_needs_the_system_key(app):
 
 
 def test_wrong_methods_and_routes(app):
-    assert app.request("PUT", "/api/submit/query").status_code == 405
+    wrong = app.request("DELETE", "/api/submit/query")
+    assert wrong.status_code == 405
+    assert_matches("POST", "/submit/query", wrong)
     assert app.request("DELETE", "/api/status/" + "0" * 32).status_code == 405
     missing = app.get("/api/nothing-here")
     assert missing.status_code == 404 and "error" in missing.json()
