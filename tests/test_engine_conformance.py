@@ -177,3 +177,12 @@ def test_suspend_and_resume(host):
     assert management_status(host, instance_id).json()["runtimeStatus"] == "Suspended"
     assert webhook(host, "POST", f"instances/{instance_id}/resume").status_code == 202
     assert finished(host, instance_id)["output"] == "late"
+
+
+def test_a_function_that_raises_is_a_500_without_the_traceback(host):
+    response = host.get("/api/boom", key=None)  # anonymous route, default route = folder name
+    assert response.status_code == 500
+    assert response.json() == {"error": "Internal server error."}
+    assert "secret-detail" not in response.text
+    poll(lambda: "secret-detail-that-must-not-leak" in host.logs(), 10, what="the traceback log")
+    assert "Traceback" in host.logs()
