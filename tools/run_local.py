@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 import subprocess
 import sys
 from datetime import date
@@ -35,6 +36,7 @@ def seed_once(connection_string: str) -> None:
 
 
 def main() -> int:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # run the cleanup below on SIGTERM too
     azurite = Azurite(ROOT / ".data" / "azurite", AZURITE_PORT).start()
     key = os.environ.get("DEVHOST_FUNCTION_KEY") or secrets.token_urlsafe(24)
     try:
@@ -65,7 +67,7 @@ Ctrl-C stops the host and Azurite.""",
                 flush=True,
             )
             return host.wait()
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, SystemExit):
             return 0
         finally:
             host.terminate()
