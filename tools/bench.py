@@ -1,0 +1,416 @@
+"""make bench: the job against the original single query, and the local host under load.
+
+Writes docs/benchmarks.json and docs/benchmarks.md (or --out DIR). --smoke runs a seconds-long
+version with tiny sizes, so CI keeps the harness alive. Only loopback; every loop is bounded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import aiohttp
+import requests
+from azure.core.credentials import AzureNamedKeyCredential
+from azure.data.tables import TableClient, TableSasPermissions, generate_table_sas
+
+from tools.azurite import ACCOUNT, ACCOUNT_KEY, ROOT, Azurite, free_port, wait_for_port
+from tools.seed import generate, upload
+
+START = date(2021, 1, 1)
+FILTER = "PartitionKey ge @start and PartitionKey le @end and CertNumber ne ''"
+KEY = "bench-function-key"
+
+
+@dataclass
+class Plan:
+    entities: int
+    days: int
+    runs: int
+    sizes: list[int]
+    lone_jobs: int
+    burst_jobs: int
+    poll_seconds: float
+    memory_jobs: int
+
+
+FULL = Plan(100_000, 30, 5, [25_000, 50_000, 100_000, 200_000], 30, 500, 10.0, 10_000)
+SMOKE = Plan(3_000, 5, 2, [1_000, 2_000], 3, 20, 1.0, 100)
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else 0.0
+
+
+class Host:
+    """The local host serving the app against one table, in a subprocess."""
+
+    def __init__(self, connection_string: str, table: str, data: Path) -> None:
+        self.port = free_port()
+        self.data = data / f"host-{table}"
+        env = {
+            **os.environ,
+            "AUDIT_TABLE_CONNECTION_STRING": connection_string,
+            "AUDIT_TABLE_NAME": table,
+            "DEVHOST_FUNCTION_KEY": KEY,
+            "STATUS_RETRY_AFTER_SECONDS": "1",
+        }
+        self.log = open(data / f"host-{table}.log", "wb")  # closed in stop()
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "devhost",
+                "--app",
+                str(ROOT),
+                "--port",
+                str(self.port),
+                "--data",
+                str(self.data),
+            ],
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        wait_for_port(self.port, 60, self.process)
+        self.base = f"http://127.0.0.1:{self.port}/api"
+
+    @property
+    def database(self) -> Path:
+        return self.data / "AuditQueryHub.sqlite"
+
+    def peak_rss_mib(self) -> float:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+        self.log.close()
+
+
+def seed_table(azurite: Azurite, table: str, entities: int, days: int) -> tuple[str, str]:
+    upload(azurite.connection_string, table, generate(START, days, max(1, entities // days)))
+    return START.isoformat(), (START + timedelta(days=days - 1)).isoformat()
+
+
+# ---- (a) the original activity: one sequential query over the whole range, then a set
+def original(connection_string: str, table: str, start: str, end: str) -> tuple[float, int, int]:
+    client = TableClient.from_connection_string(connection_string, table)
+    began = time.perf_counter()
+    items = [
+        e["identificationNumber"]
+        for e in client.query_entities(
+            FILTER, parameters={"start": start, "end": end}, select="identificationNumber"
+        )
+        if "identificationNumber" in e
+    ]
+    count = len(set(items))
+    return time.perf_counter() - began, count, len(items)
+
+
+# ---- (c) the floor: page through the same filtered result, reading only what paging needs
+def floor(azurite: Azurite, table: str, start: str, end: str) -> float:
+    sas = generate_table_sas(
+        AzureNamedKeyCredential(ACCOUNT, ACCOUNT_KEY),
+        table,
+        permission=TableSasPermissions(read=True),
+        expiry=time.time() + 3600,
+    )
+    url = f"http://127.0.0.1:{azurite.port}/{ACCOUNT}/{table}()?{sas}"
+    params = {
+        "$filter": f"PartitionKey ge '{start}' and PartitionKey le '{end}' and CertNumber ne ''",
+        "$select": "identificationNumber",
+        "$top": "1000",
+    }
+    headers = {"Accept": "application/json;odata=nometadata", "x-ms-version": "2019-02-02"}
+    session = requests.Session()
+    began = time.perf_counter()
+    for _ in range(1_000_000):  # bounded: a page per iteration
+        response = session.get(url, params=params, headers=headers, timeout=60)
+        response.raise_for_status()
+        next_pk = response.headers.get("x-ms-continuation-NextPartitionKey")
+        if not next_pk:
+            break
+        params["NextPartitionKey"] = next_pk
+        params["NextRowKey"] = response.headers.get("x-ms-continuation-NextRowKey", "")
+    return time.perf_counter() - began
+
+
+# ---- (b) the app's job end to end through the local host
+def job(host: Host, start: str, end: str, timeout: float = 1800) -> tuple[float, int, str]:
+    session = requests.Session()
+    session.headers["x-functions-key"] = KEY
+    began = time.perf_counter()
+    submitted = session.get(f"{host.base}/submit/query", params={"s": start, "e": end}, timeout=30)
+    submitted.raise_for_status()
+    url = submitted.json()["statusUri"]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = session.get(url, timeout=30)
+        if status.status_code == 200:
+            body = status.json()
+            if body["status"] != "Completed":
+                raise RuntimeError(f"job ended {body['status']}")
+            return time.perf_counter() - began, body["result"], url
+        time.sleep(0.02)
+    raise TimeoutError(url)
+
+
+def query_vs_original(
+    azurite: Azurite, host: Host, table: str, start: str, end: str, runs: int
+) -> dict:
+    a, b, c = [], [], []
+    count = scanned = 0
+    for _ in range(runs):  # alternate, so drift on a shared machine hits all three alike
+        seconds, count, scanned = original(azurite.connection_string, table, start, end)
+        a.append(seconds)
+        seconds, result, _ = job(host, start, end)
+        if result != count:
+            raise AssertionError(f"job gave {result}, the original query {count}")
+        b.append(seconds)
+        c.append(floor(azurite, table, start, end))
+    a_med, b_med, c_med = (statistics.median(x) for x in (a, b, c))
+    return {
+        "entities_matched": scanned,
+        "distinct": count,
+        "runs": runs,
+        "original_s": a_med,
+        "job_s": b_med,
+        "floor_s": c_med,
+        "original_entities_per_s": scanned / a_med,
+        "job_entities_per_s": scanned / b_med,
+        "ratio_job_to_original": b_med / a_med,
+        "ratio_job_to_floor": b_med / c_med,
+        "samples": {"original": a, "job": b, "floor": c},
+    }
+
+
+# ---- (3) the engine: trivial jobs (ranges with no data)
+def _trivial_range(offset: int) -> dict:
+    day = date(1990, 1, 1) + timedelta(days=offset % 3000)
+    return {"s": day.isoformat(), "e": (day + timedelta(days=1)).isoformat()}
+
+
+async def _lone(session: aiohttp.ClientSession, base: str, offset: int) -> float:
+    """Submit, then poll every 2 ms: the latency a caller sees, to within the poll interval."""
+    began = time.perf_counter()
+    async with session.get(f"{base}/submit/query", params=_trivial_range(offset)) as response:
+        url = (await response.json())["statusUri"]
+    for _ in range(30_000):  # at most a minute of polling
+        async with session.get(url) as response:
+            if response.status == 200:
+                return time.perf_counter() - began
+        await asyncio.sleep(0.002)
+    raise TimeoutError(url)
+
+
+async def _burst(session: aiohttp.ClientSession, base: str, first: int, count: int) -> list[str]:
+    """Submit `count` jobs, at most 64 requests in flight (a fleet of clients, not a storm)."""
+    gate = asyncio.Semaphore(64)
+
+    async def submit(offset: int) -> str:
+        async with (
+            gate,
+            session.get(f"{base}/submit/query", params=_trivial_range(offset)) as response,
+        ):
+            return (await response.json())["id"]
+
+    return await asyncio.gather(*(submit(first + i) for i in range(count)))
+
+
+def _wait_completed(database: Path, ids: list[str], timeout: float) -> list[tuple[float, float]]:
+    """Read (created, completed) epochs from the host's database, polling every 50 ms."""
+    connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    marks = ",".join("?" * len(ids))
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            rows = connection.execute(
+                f"SELECT created, updated FROM instances WHERE status = 'Completed' "  # noqa: S608
+                f"AND id IN ({marks})",
+                ids,
+            ).fetchall()
+            if len(rows) == len(ids):
+                return rows
+            time.sleep(0.05)
+    finally:
+        connection.close()
+    raise TimeoutError(f"{len(ids)} jobs did not all complete in {timeout}s")
+
+
+async def _submit_burst(base: str, first: int, count: int) -> tuple[float, list[str]]:
+    timeout = aiohttp.ClientTimeout(total=300)
+    async with aiohttp.ClientSession(headers={"x-functions-key": KEY}, timeout=timeout) as s:
+        began = time.time()
+        return began, await _burst(s, base, first, count)
+
+
+def engine(host: Host, lone: int, burst: int) -> dict:
+    async def lone_jobs() -> list[float]:
+        async with aiohttp.ClientSession(headers={"x-functions-key": KEY}) as session:
+            return [await _lone(session, host.base, i) for i in range(lone)]
+
+    lone_latency = asyncio.run(lone_jobs())
+    began, ids = asyncio.run(_submit_burst(host.base, lone, burst))
+    rows = _wait_completed(host.database, ids, 600)
+    latency = [done - created for created, done in rows]
+    elapsed = max(done for _, done in rows) - began
+    return {
+        "lone_jobs": lone,
+        "lone_p50_ms": percentile(lone_latency, 0.5) * 1000,
+        "lone_p99_ms": percentile(lone_latency, 0.99) * 1000,
+        "burst_jobs": burst,
+        "burst_p50_ms": percentile(latency, 0.5) * 1000,
+        "burst_p99_ms": percentile(latency, 0.99) * 1000,
+        "jobs_per_s": burst / elapsed,
+    }
+
+
+# ---- (4) the status endpoint under 64 keep-alive pollers
+async def _pollers(url: str, clients: int, seconds: float) -> dict:
+    latencies: list[float] = []
+    errors = 0
+    stop_at = time.monotonic() + seconds
+
+    async def poller() -> None:
+        nonlocal errors
+        connector = aiohttp.TCPConnector(limit=1)
+        async with aiohttp.ClientSession(
+            connector=connector, headers={"x-functions-key": KEY}
+        ) as session:
+            while time.monotonic() < stop_at:
+                began = time.perf_counter()
+                try:
+                    async with session.get(url) as response:
+                        await response.read()
+                        if response.status != 200:
+                            errors += 1
+                except aiohttp.ClientError:
+                    errors += 1
+                latencies.append(time.perf_counter() - began)
+
+    began = time.perf_counter()
+    await asyncio.gather(*(poller() for _ in range(clients)))
+    elapsed = time.perf_counter() - began
+    return {
+        "clients": clients,
+        "seconds": elapsed,
+        "requests": len(latencies),
+        "requests_per_s": len(latencies) / elapsed,
+        "p50_ms": percentile(latencies, 0.5) * 1000,
+        "p99_ms": percentile(latencies, 0.99) * 1000,
+        "errors": errors,
+    }
+
+
+def status_polling(host: Host, seconds: float) -> dict:
+    """Pollers on a finished job's status URL (its answer never changes, so all are alike)."""
+    _, _, url = job(host, "1990-01-01", "1990-01-02")
+    return asyncio.run(_pollers(url, 64, seconds))
+
+
+def memory(host: Host, jobs: int) -> dict:
+    done = 0
+    while done < jobs:  # bounded by jobs: each pass completes a batch
+        batch = min(500, jobs - done)
+        _, ids = asyncio.run(_submit_burst(host.base, done, batch))
+        _wait_completed(host.database, ids, 600)
+        done += batch
+    size = sum(p.stat().st_size for p in host.data.glob("*.sqlite*"))
+    return {"jobs": done, "peak_rss_mib": host.peak_rss_mib(), "database_mib": size / 2**20}
+
+
+def machine() -> dict:
+    meminfo = Path("/proc/meminfo").read_text().split("\n")[0].split()
+    azurite = json.loads((ROOT / "node_modules" / "azurite" / "package.json").read_text())
+    node = subprocess.run(
+        [shutil.which("node") or "node", "--version"], capture_output=True, text=True, check=False
+    )
+    return {
+        "cores": os.cpu_count(),
+        "memory_gib": round(int(meminfo[1]) / 2**20, 1),
+        "python": platform.python_version(),
+        "node": node.stdout.strip(),
+        "azurite": azurite["version"],
+        "platform": platform.platform(),
+    }
+
+
+def run(plan: Plan, work: Path) -> dict:
+    results: dict = {"machine": machine(), "plan": plan.__dict__}
+    azurite = Azurite(work / "azurite").start()
+    hosts: list[Host] = []
+    try:
+        table = "bench"
+        start, end = seed_table(azurite, table, plan.entities, plan.days)
+        host = Host(azurite.connection_string, table, work)
+        hosts.append(host)
+        results["query"] = query_vs_original(azurite, host, table, start, end, plan.runs)
+        scaling = []
+        for size in plan.sizes:
+            name = f"scale{size}"
+            s, e = seed_table(azurite, name, size, plan.days)
+            sized = Host(azurite.connection_string, name, work)
+            hosts.append(sized)
+            row = query_vs_original(azurite, sized, name, s, e, max(1, plan.runs // 2))
+            scaling.append(
+                {
+                    "entities": size,
+                    "job_s": row["job_s"],
+                    "original_s": row["original_s"],
+                    "floor_s": row["floor_s"],
+                }
+            )
+            sized.stop()
+            hosts.remove(sized)
+        results["scaling"] = scaling
+        results["engine"] = engine(host, plan.lone_jobs, plan.burst_jobs)
+        results["status_polling"] = status_polling(host, plan.poll_seconds)
+        results["memory"] = memory(host, plan.memory_jobs)
+    finally:
+        for host in hosts:
+            host.stop()
+        azurite.stop()
+    return results
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--smoke", action="store_true", help="seconds-long run with tiny sizes")
+    parser.add_argument("--out", type=Path, help="where the JSON and Markdown go")
+    parser.add_argument("--entities", type=int)
+    parser.add_argument("--runs", type=int)
+    args = parser.parse_args(argv)
+    plan = SMOKE if args.smoke else FULL
+    if args.entities:
+        plan.entities = args.entities
+    if args.runs:
+        plan.runs = args.runs
+    out = args.out or (Path(tempfile.mkdtemp()) if args.smoke else ROOT / "docs")
+    with tempfile.TemporaryDirectory() as work:
+        results = run(plan, Path(work))
+    from tools.bench_report import write_report
+
+    write_report(results, out)
+    print(f"wrote {out / 'benchmarks.json'} and {out / 'benchmarks.md'}")
+
+
+if __name__ == "__main__":
+    main()
