@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -36,6 +37,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--port", default=7071, type=int)
     parser.add_argument("--data", type=Path, help="state folder (default: APP/.devhost)")
     return parser.parse_args(argv)
+
+
+def _shown(key: str, variable: str) -> str:
+    """A generated key is printed once so it can be used; a configured one is never echoed."""
+    return f"(from {variable})" if os.environ.get(variable) else key
 
 
 async def serve(config: HostConfig, functions: dict, stop: asyncio.Event) -> None:
@@ -73,8 +79,8 @@ async def serve(config: HostConfig, functions: dict, stop: asyncio.Event) -> Non
             [
                 f"devhost ready on {config.public_base} (app: {config.app_dir.name}, "
                 f"hub: {config.hub_name})",
-                f"  function key: {config.function_key}",
-                f"  system key:   {config.system_key}",
+                f"  function key: {_shown(config.function_key, 'DEVHOST_FUNCTION_KEY')}",
+                f"  system key:   {_shown(config.system_key, 'DEVHOST_SYSTEM_KEY')}",
                 *describe_routes(config, handlers),
             ]
         ),

@@ -39,6 +39,7 @@ class HostProcess:
         self.app, self.data, self.port, self.env = app, data, port, env
         self.process: subprocess.Popen | None = None
         self.log = data / "host.log"
+        self.key = env.get("DEVHOST_FUNCTION_KEY", FUNCTION_KEY)
 
     @property
     def base(self) -> str:
@@ -87,13 +88,14 @@ class HostProcess:
             self.process.wait(timeout=30)
         self.process = None
 
-    def get(self, path: str, key: str | None = FUNCTION_KEY, **kwargs: Any) -> requests.Response:
-        headers = {"x-functions-key": key} if key else {}
-        return requests.get(self.base + path, headers=headers, timeout=10, **kwargs)
+    def get(self, path: str, key: str | None = "", **kwargs: Any) -> requests.Response:
+        """GET with the host's function key; key=None sends none, key="x" sends that one."""
+        return self.request("GET", path, key, **kwargs)
 
     def request(
-        self, method: str, path: str, key: str | None = FUNCTION_KEY, **kwargs: Any
+        self, method: str, path: str, key: str | None = "", **kwargs: Any
     ) -> requests.Response:
+        key = self.key if key == "" else key
         headers = {"x-functions-key": key} if key else {}
         headers.update(kwargs.pop("headers", {}))
         return requests.request(method, self.base + path, headers=headers, timeout=10, **kwargs)

@@ -79,6 +79,17 @@ class Azurite:
         wait_for_port(self.port, timeout, self.process)
         return self
 
+    def wait_saved(self, since: float, timeout: float = 30) -> None:
+        """Wait until Azurite has saved what was written before `since` (it autosaves every
+        5 s and SIGTERM does not save), so a stop and start keeps the data."""
+        database = self.data_dir / "__azurite_db_table__.json"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if database.exists() and database.stat().st_mtime > since:
+                return
+            time.sleep(0.1)
+        raise TimeoutError("Azurite did not save its data in time")
+
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)

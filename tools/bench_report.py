@@ -76,7 +76,7 @@ def markdown(results: dict) -> str:
             for r in results["scaling"]
         ),
         "",
-        "## 3. Orchestration engine (trivial jobs: two empty one-day ranges each)",
+        "## 3. Orchestration engine (trivial jobs: two one-day ranges of an empty table)",
         "",
         f"Lone jobs, one after another ({e['lone_jobs']}): p50 {e['lone_p50_ms']:.1f} ms, "
         f"p99 {e['lone_p99_ms']:.1f} ms.",
