@@ -70,10 +70,10 @@ class Engine:
         while not self._stopping:
             self._wake.clear()
             self._dispatch()
-            due = self.store.next_due()
-            wait = IDLE_POLL if due is None else min(IDLE_POLL, max(0.0, due - self.clock()))
+            due = self.store.next_due(self.clock())
+            wait = IDLE_POLL if due is None else min(IDLE_POLL, max(0.001, due - self.clock()))
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=wait if wait > 0 else 0.001)
+                await asyncio.wait_for(self._wake.wait(), timeout=wait)
             except TimeoutError:
                 pass
 

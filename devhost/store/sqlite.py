@@ -259,8 +259,12 @@ class Store:
         ).fetchall()
         return [(r["id"], json.loads(r["event"])) for r in rows]
 
-    def next_due(self) -> float | None:
-        row = self.db.execute("SELECT min(visible_at) AS due FROM inbox").fetchone()
+    def next_due(self, now: float) -> float | None:
+        """When the next future message (a timer) becomes visible; visible ones wait for a
+        wake-up instead, since their instance is busy or suspended."""
+        row = self.db.execute(
+            "SELECT min(visible_at) AS due FROM inbox WHERE visible_at > ?", (now,)
+        ).fetchone()
         return row["due"]
 
     # ---- tasks and work
@@ -307,6 +311,8 @@ class Store:
             current = self.get_instance(e.instance_id)
             if current is None or current["status"] in FINISHED:
                 return  # terminated or purged while the episode ran: drop its effects
+            if current["status"] == "Suspended" and e.status == "Running":
+                e.status = "Suspended"  # suspended while the episode ran: stay suspended
             if e.reset_history:
                 self.db.execute("DELETE FROM history WHERE instance_id = ?", (e.instance_id,))
                 self.db.execute("DELETE FROM tasks WHERE instance_id = ?", (e.instance_id,))
