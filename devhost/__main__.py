@@ -21,6 +21,7 @@ from devhost.durable.engine import Engine
 from devhost.errors import AppLoadError
 from devhost.functions.catalog import load_catalog
 from devhost.functions.invoker import Invoker
+from devhost.functions.workers import WorkerPool
 from devhost.http.app import describe_routes, public_app, rpc_app
 from devhost.http.management import ManagementApi
 from devhost.http.triggers import TriggerHandler
@@ -46,7 +47,10 @@ def _shown(key: str, variable: str) -> str:
 
 async def serve(config: HostConfig, functions: dict, stop: asyncio.Event) -> None:
     store = Store(config.data_dir / f"{config.hub_name}.sqlite")
-    invoker = Invoker(functions, config.app_dir, threads=config.max_activities + 8)
+    remote = None
+    if config.worker_processes > 1:  # the host process counts as the first worker
+        remote = WorkerPool(config.app_dir, config.worker_processes - 1, config.max_activities)
+    invoker = Invoker(functions, config.app_dir, threads=config.max_activities + 8, remote=remote)
     engine = Engine(store, invoker, config.max_activities, config.max_orchestrators)
     api = ManagementApi(
         store,

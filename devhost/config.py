@@ -36,6 +36,7 @@ class HostConfig:
     function_timeout: float
     function_key: str
     system_key: str
+    worker_processes: int = 1
 
     @property
     def public_base(self) -> str:
@@ -75,4 +76,12 @@ def build_config(
         function_timeout=timespan_seconds(host_json.get("functionTimeout", "00:30:00")),
         function_key=os.environ.get("DEVHOST_FUNCTION_KEY") or secrets.token_urlsafe(24),
         system_key=os.environ.get("DEVHOST_SYSTEM_KEY") or secrets.token_urlsafe(24),
+        worker_processes=_positive(os.environ.get("FUNCTIONS_WORKER_PROCESS_COUNT", "1")),
     )
+
+
+def _positive(text: str) -> int:
+    """FUNCTIONS_WORKER_PROCESS_COUNT: 1 to 10 in Azure; anything else is refused."""
+    if not text.strip().isdigit() or not 1 <= int(text) <= 10:
+        raise AppLoadError("FUNCTIONS_WORKER_PROCESS_COUNT must be a whole number from 1 to 10")
+    return int(text)

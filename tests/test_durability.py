@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 from collections import Counter
+from pathlib import Path
 
 from devhost.store.sqlite import FINISHED, Store
 from tests.conftest import SEED
@@ -42,13 +43,24 @@ def assert_each_task_completed_once(host: HostProcess, job_id: str, ranges: int)
 
 
 def test_a_killed_host_resumes_every_job_to_the_same_result(audit_table, tmp_path):
-    env = {"AUDIT_TABLE_CONNECTION_STRING": audit_table, "MAX_ACTIVITIES_IN_FLIGHT": "2"}
+    env = {
+        "AUDIT_TABLE_CONNECTION_STRING": audit_table,
+        "MAX_ACTIVITIES_IN_FLIGHT": "2",
+        "FUNCTIONS_WORKER_PROCESS_COUNT": "2",
+    }
     data, port = tmp_path / "host", free_port()
     host = HostProcess(ROOT, data, port, env).start()
     try:
         jobs = submit_all(host, copies=3)
         poll(lambda: some_progress(host, jobs), 60, interval=0.01, what="first completed range")
+        workers = host.children()
+        assert workers, "the durable functions should run in a worker process"
         host.kill(signal.SIGKILL)
+        poll(
+            lambda: not any(Path(f"/proc/{pid}").exists() for pid in workers),
+            15,
+            what="worker processes to exit with their host",
+        )
 
         store = Store(data / "AuditQueryHub.sqlite")
         at_kill = {job_id: store.get_instance(job_id)["status"] for job_id in jobs}

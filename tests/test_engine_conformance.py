@@ -17,7 +17,8 @@ def host(tmp_path_factory) -> HostProcess:
     data = tmp_path_factory.mktemp("conformance")
     state = data / "state"
     state.mkdir()
-    process = HostProcess(APP, data / "host", free_port(), {"CONFORMANCE_STATE_DIR": str(state)})
+    env = {"CONFORMANCE_STATE_DIR": str(state), "FUNCTIONS_WORKER_PROCESS_COUNT": "2"}
+    process = HostProcess(APP, data / "host", free_port(), env)  # durable functions in a worker
     process.start()
     yield process
     process.kill()

@@ -81,7 +81,11 @@ def assert_exactly_once(host: HostProcess, jobs: dict) -> None:
 
 
 def restart_storm(audit_table: str, data: Path, kills: int, seed: int) -> None:
-    env = {"AUDIT_TABLE_CONNECTION_STRING": audit_table, "MAX_ACTIVITIES_IN_FLIGHT": "2"}
+    env = {
+        "AUDIT_TABLE_CONNECTION_STRING": audit_table,
+        "MAX_ACTIVITIES_IN_FLIGHT": "2",
+        "FUNCTIONS_WORKER_PROCESS_COUNT": "2",
+    }
     port, rng = free_port(), random.Random(seed)
     host = HostProcess(ROOT, data, port, env).start()
     jobs: dict[str, tuple[str, str]] = {}

@@ -68,6 +68,7 @@ class Host:
             "AUDIT_TABLE_NAME": table,
             "DEVHOST_FUNCTION_KEY": KEY,
             "STATUS_RETRY_AFTER_SECONDS": "1",
+            "FUNCTIONS_WORKER_PROCESS_COUNT": "2",
         }
         self.log = open(data / f"host-{table}.log", "wb")  # closed in stop()
         self.process = subprocess.Popen(

@@ -42,11 +42,12 @@ def main() -> int:
     try:
         seed_once(azurite.connection_string)
         expected = expected_count(generate(**DEMO), *RANGE)
-        env = dict(
-            os.environ,
-            AUDIT_TABLE_CONNECTION_STRING=azurite.connection_string,
-            DEVHOST_FUNCTION_KEY=key,
-        )
+        env = {
+            "FUNCTIONS_WORKER_PROCESS_COUNT": "2",  # fan-outs use both cores
+            **os.environ,
+            "AUDIT_TABLE_CONNECTION_STRING": azurite.connection_string,
+            "DEVHOST_FUNCTION_KEY": key,
+        }
         host = subprocess.Popen(
             [sys.executable, "-m", "devhost", "--app", str(ROOT), "--port", str(PORT)], env=env
         )

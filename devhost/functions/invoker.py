@@ -89,10 +89,19 @@ def load_entry(spec: FunctionSpec, app_dir: Path) -> Callable:
 class Invoker:
     """Calls loaded functions; the engine and the HTTP front both go through it."""
 
-    def __init__(self, functions: dict[str, FunctionSpec], app_dir: Path, threads: int) -> None:
+    def __init__(
+        self, functions: dict[str, FunctionSpec], app_dir: Path, threads: int, remote: Any = None
+    ) -> None:
         self.functions = functions
         self.entries = {name: load_entry(spec, app_dir) for name, spec in functions.items()}
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="fn")
+        self.remote = remote  # worker processes (devhost.functions.workers), if any
+
+    def _remote_for(self, name: str) -> Any:
+        """Worker processes take sync durable functions; async ones stay on this loop."""
+        if self.remote is None or inspect.iscoroutinefunction(self.entries[name]):
+            return None
+        return self.remote
 
     def names(self, kind: str) -> set[str]:
         return {n for n, s in self.functions.items() if s.kind == kind}
@@ -106,9 +115,12 @@ class Invoker:
 
     async def orchestrate(self, name: str, payload: str) -> str:
         """Run one orchestrator episode; the SDK's exception carries its state (see actions)."""
-        spec = self.functions[name]
-        arg = func.OrchestrationContext(payload)
-        result = await self.call(name, {spec.trigger["name"]: arg})
+        remote = self._remote_for(name)
+        if remote is not None:
+            result = await remote.call(name, payload, orchestration=True)
+        else:
+            arg = func.OrchestrationContext(payload)
+            result = await self.call(name, {self.functions[name].trigger["name"]: arg})
         return result if isinstance(result, str) else json.dumps(result)
 
     async def activity(self, name: str, input_text: str | None) -> str:
@@ -118,8 +130,14 @@ class Invoker:
             value = json.loads(input_text) if input_text is not None else None
         except ValueError:
             value = input_text
-        result = await self.call(name, {spec.trigger["name"]: value})
+        remote = self._remote_for(name)
+        if remote is not None:
+            result = await remote.call(name, value)
+        else:
+            result = await self.call(name, {spec.trigger["name"]: value})
         return json.dumps(result)
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
+        if self.remote is not None:
+            self.remote.close()

@@ -1,0 +1,154 @@
+"""Worker processes for durable functions, like FUNCTIONS_WORKER_PROCESS_COUNT in Azure.
+
+Orchestrator episodes and sync activities take and return JSON, so they can run in another
+process and use another core, while the host process keeps HTTP and the engine. Each worker
+imports the app itself and runs calls in a thread pool of its own (as the Python worker does);
+calls and results cross a pipe. A worker exits when its pipe closes, so a killed host leaves
+no orphan behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import threading
+import traceback
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from itertools import count
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import azure.functions as func
+
+from devhost.functions.catalog import load_catalog
+from devhost.functions.invoker import load_entry
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"
+
+
+class RemoteTracebackError(Exception):
+    """The traceback of a call that failed in a worker, chained as the cause of its error."""
+
+
+def _answer(connection: Connection, lock: threading.Lock, call_id: int, run: Callable) -> None:
+    try:
+        reply = (call_id, True, run())
+    except Exception as error:  # noqa: BLE001 - the host decides what a failure means
+        reply = (call_id, False, (error, traceback.format_exc()))
+    with lock:
+        try:
+            connection.send(reply)
+        except Exception:  # noqa: BLE001 - an unpicklable error: send its text instead
+            error, trace = reply[2]
+            connection.send(
+                (call_id, False, (RuntimeError(f"{type(error).__name__}: {error}"), trace))
+            )
+
+
+def serve(connection: Connection, app_dir: str, threads: int, level: int) -> None:
+    """A worker's main: import the app, then run calls until the host goes away."""
+    logging.basicConfig(level=level, format=LOG_FORMAT)
+    logging.getLogger("azure").setLevel(logging.WARNING)
+    _, functions = load_catalog(Path(app_dir))
+    entries = {
+        name: (load_entry(spec, Path(app_dir)), spec.trigger["name"])
+        for name, spec in functions.items()
+        if spec.kind in ("activity", "orchestrator")
+    }
+    lock = threading.Lock()
+    with ThreadPoolExecutor(threads, thread_name_prefix="fn") as pool:
+        while True:
+            try:
+                call_id, name, orchestration, argument = connection.recv()
+            except (EOFError, OSError):
+                return  # the host is gone
+            entry, parameter = entries[name]
+            value = func.OrchestrationContext(argument) if orchestration else argument
+            pool.submit(
+                _answer,
+                connection,
+                lock,
+                call_id,
+                lambda e=entry, p=parameter, v=value: e(**{p: v}),
+            )
+
+
+class Worker:
+    """The host's side of one worker process."""
+
+    def __init__(self, app_dir: Path, threads: int) -> None:
+        context = multiprocessing.get_context("spawn")  # no fork of a threaded event loop
+        self.connection, child = context.Pipe()
+        self.process = context.Process(
+            target=serve,
+            args=(child, str(app_dir), threads, logging.getLogger().level),
+            daemon=True,
+            name="devhost-worker",
+        )
+        self.process.start()
+        child.close()
+        self.pending: dict[int, asyncio.Future] = {}
+        self.ids = count()
+        self.send_lock = threading.Lock()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        threading.Thread(target=self._read, daemon=True, name="worker-reader").start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                call_id, ok, value = self.connection.recv()
+            except (EOFError, OSError):
+                break
+            if self.loop is not None:
+                self.loop.call_soon_threadsafe(self._settle, call_id, ok, value)
+        if self.loop is not None and not self.loop.is_closed():  # the worker died: fail its calls
+            gone = (RuntimeError("the worker process exited"), "")
+            for call_id in list(self.pending):
+                self.loop.call_soon_threadsafe(self._settle, call_id, False, gone)
+
+    def _settle(self, call_id: int, ok: bool, value: Any) -> None:
+        future = self.pending.pop(call_id, None)
+        if future is None or future.done():
+            return
+        if ok:
+            future.set_result(value)
+        else:
+            error, trace = value
+            error.__cause__ = RemoteTracebackError(trace)
+            future.set_exception(error)
+
+    def _send(self, message: tuple) -> None:
+        with self.send_lock:
+            self.connection.send(message)
+
+    async def call(self, name: str, argument: Any, orchestration: bool) -> Any:
+        self.loop = asyncio.get_running_loop()
+        call_id = next(self.ids)
+        future = self.loop.create_future()
+        self.pending[call_id] = future
+        await self.loop.run_in_executor(None, self._send, (call_id, name, orchestration, argument))
+        return await future
+
+    def close(self) -> None:
+        self.connection.close()
+        self.process.join(timeout=5)
+        if self.process.is_alive():
+            self.process.kill()
+
+
+class WorkerPool:
+    """Calls go to the worker with the fewest calls in flight."""
+
+    def __init__(self, app_dir: Path, processes: int, threads: int) -> None:
+        self.workers = [Worker(app_dir, threads) for _ in range(processes)]
+
+    async def call(self, name: str, argument: Any, orchestration: bool = False) -> Any:
+        worker = min(self.workers, key=lambda w: len(w.pending))
+        return await worker.call(name, argument, orchestration)
+
+    def close(self) -> None:
+        for worker in self.workers:
+            worker.close()
