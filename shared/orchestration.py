@@ -60,16 +60,14 @@ def audit_orchestrator(context: df.DurableOrchestrationContext) -> Generator:
 
     waiting = iter(ranges)
     running = [schedule(r) for r in islice(waiting, max(1, job["maxInFlight"]))]
-    distinct: set[str] = set()
-    done = 0
+    results: list[list[str]] = []  # merged once at the end, not again on every replay
     while running:
         finished = yield context.task_any(running)
         running.remove(finished)
-        ids = yield finished  # re-raises when the range failed after its retries
-        distinct.update(ids)
-        done += 1
-        context.set_custom_status(progress(done, total))
+        results.append((yield finished))  # re-raises when the range failed after its retries
+        context.set_custom_status(progress(len(results), total))
         running.extend(schedule(r) for r in islice(waiting, 1))
+    distinct = set().union(*results)
     if not context.is_replaying:
         log.info(
             "audit job %s counted %d ids over %d ranges", context.instance_id, len(distinct), total

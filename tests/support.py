@@ -7,12 +7,14 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import requests
 
+from devhost.durable import events as ev
 from tests.contract import assert_matches
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -127,6 +129,16 @@ def wait_done(host: HostProcess, status_path: str, timeout: float = 60) -> dict:
         return response.json() if response.status_code == 200 else None
 
     return poll(finished, timeout, interval=0.1, what=status_path)
+
+
+def assert_completed_once(host: HostProcess, instance_id: str, ranges: int) -> None:
+    """From the history: the job completed once and each range's result was recorded once."""
+    history = management_status(host, instance_id, showHistory="true").json()["historyEvents"]
+    kinds = Counter(e["EventType"] for e in history)
+    assert kinds[ev.EXECUTION_COMPLETED] == 1
+    done = Counter(e["TaskScheduledId"] for e in history if e["EventType"] == ev.TASK_COMPLETED)
+    assert set(done.values()) == {1}
+    assert len(done) == ranges
 
 
 def management_status(host: HostProcess, instance_id: str, **query: str) -> requests.Response:

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import signal
-from collections import Counter
 from pathlib import Path
 
 from devhost.store.sqlite import FINISHED, Store
 from tests.conftest import SEED
-from tests.support import ROOT, HostProcess, management_status, poll, wait_done
+from tests.support import (
+    ROOT,
+    HostProcess,
+    assert_completed_once,
+    management_status,
+    poll,
+    wait_done,
+)
 from tools.azurite import free_port
 from tools.seed import expected_count, generate
 
@@ -31,15 +37,6 @@ def some_progress(host: HostProcess, jobs: dict) -> bool:
         if custom.get("done", 0) >= 1:
             return True
     return False
-
-
-def assert_each_task_completed_once(host: HostProcess, job_id: str, ranges: int) -> None:
-    history = management_status(host, job_id, showHistory="true").json()["historyEvents"]
-    kinds = Counter(e["EventType"] for e in history)
-    assert kinds[1] == 1  # one ExecutionCompleted
-    completed = Counter(e["TaskScheduledId"] for e in history if e["EventType"] == 5)
-    assert all(n == 1 for n in completed.values())
-    assert len(completed) == ranges
 
 
 def test_a_killed_host_resumes_every_job_to_the_same_result(audit_table, tmp_path):
@@ -73,7 +70,7 @@ def test_a_killed_host_resumes_every_job_to_the_same_result(audit_table, tmp_pat
             assert result["status"] == "Completed"
             assert result["result"] == expected_count(generate(**SEED), start, end)
             days = int(end[-2:]) - int(start[-2:]) + 1
-            assert_each_task_completed_once(host, job_id, days)
+            assert_completed_once(host, job_id, days)
         assert "Traceback" not in host.logs()
     finally:
         host.kill()

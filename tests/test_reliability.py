@@ -23,6 +23,7 @@ from tests.support import (
     FUNCTION_KEY,
     ROOT,
     HostProcess,
+    assert_completed_once,
     management_status,
     poll,
     wait_done,
@@ -72,12 +73,8 @@ def assert_exactly_once(host: HostProcess, jobs: dict) -> None:
     for job_id, (start, end) in jobs.items():
         result = wait_done(host, f"/api/status/{job_id}", timeout=180)
         assert result == {"id": job_id, "status": "Completed", "result": expected(start, end)}
-        history = management_status(host, job_id, showHistory="true").json()["historyEvents"]
-        assert Counter(e["EventType"] for e in history)[1] == 1  # completed once
-        completions = Counter(e["TaskScheduledId"] for e in history if e["EventType"] == 5)
-        assert set(completions.values()) == {1}
         days = (date.fromisoformat(end) - date.fromisoformat(start)).days + 1
-        assert len(completions) == days
+        assert_completed_once(host, job_id, days)
 
 
 def restart_storm(audit_table: str, data: Path, kills: int, seed: int) -> None:

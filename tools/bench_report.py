@@ -21,8 +21,19 @@ NOTES = """\
   that floor (b/c < 1): Azurite answers narrow partition ranges faster than pages of one wide scan.
 - (a) is the original activity run directly in this process (no HTTP, no orchestration); (b) is
   the whole job as a caller sees it: submit, fan-out through the local host, poll until Completed.
-- The engine figures use a table with no rows in the queried days, so they measure the host (HTTP,
-  orchestration replay, SQLite) rather than Azurite's scans.
+- Azurite's own cost grows faster than the data: for twice the entities, the floor (c) takes
+  about four times as long. Against that, the job's time per 100,000 entities stays nearly flat.
+  Orchestration history is not the growing term: replaying a 30-range history carrying 6,000 ids
+  per range costs about 25 ms (SDK JSON parsing), and the orchestrator merges the ranges' ids once
+  at the end rather than on every replay.
+- Sections 3 to 5 run on a fresh Azurite with one empty table, so they measure the host (HTTP,
+  orchestration replay, SQLite), not the emulator. The host runs with
+  `FUNCTIONS_WORKER_PROCESS_COUNT=2`: the engine and HTTP in one process, the durable functions
+  in another. Profiled (py-spy) with one process, a trivial job cost about 7 ms of host CPU:
+  about 40% in the Azure SDK's table query (azure-core pipeline, requests, urllib3), 15% in
+  orchestration replay (the Durable SDK parsing history, dateutil timestamps), the rest in
+  aiohttp, the client function's start_new round trip and logging; the second process lifted
+  throughput from about 125 to about 170 jobs/s on this machine.
 """
 
 

@@ -23,9 +23,6 @@ TIMER_FIRED = 11
 ORCHESTRATOR_STARTED = 12
 ORCHESTRATOR_COMPLETED = 13
 EVENT_RAISED = 15
-CONTINUE_AS_NEW = 16
-SUSPENDED = 19
-RESUMED = 20
 
 
 def timestamp(epoch: float) -> str:
@@ -126,7 +123,3 @@ def sub_orchestration_failed(epoch: float, task_id: int, reason: str, details: s
 
 def event_raised(epoch: float, name: str, input_text: str | None) -> dict:
     return event(EVENT_RAISED, epoch, Name=name, Input=input_text)
-
-
-def continue_as_new(epoch: float, input_text: str | None) -> dict:
-    return event(CONTINUE_AS_NEW, epoch, Result=input_text)

@@ -10,7 +10,7 @@ order of ids unambiguous.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 
 from devhost.durable import events as ev
@@ -78,10 +78,9 @@ def _json(value: object) -> str | None:
 class _Builder:
     """Accumulates the episode's changes while ids are handed out."""
 
-    def __init__(self, instance: dict, now: float, child_id: Callable[[int], str]) -> None:
+    def __init__(self, instance: dict, now: float) -> None:
         self.instance = instance
         self.now = now
-        self.child_id = child_id
         self.seq = instance["next_seq"]
         self.events: list[dict] = []
         self.tasks: list[Task] = []
@@ -108,7 +107,7 @@ class _Builder:
             self.events.append(ev.task_scheduled(self.now, task_id, name, input_text))
             self.work.append((task_id, name, input_text))
             return
-        child = instance_id or self.child_id(task_id)
+        child = instance_id or f"{self.instance['id']}:{task_id}"
         if attempt > 1:
             child = f"{child}:{attempt}"
         self.events.append(ev.sub_orchestration_created(self.now, task_id, name, child, input_text))
@@ -123,10 +122,8 @@ class _Builder:
         self.messages.append(
             (self.instance["id"], ev.timer_fired(fire_at, timer_id, stamp), fire_at)
         )
-        if like is None:
-            self.tasks.append(Task(timer_id, kind))
-        else:
-            self.tasks.append(Task(timer_id, kind, like.name, like.input, like.retry, like.attempt))
+        task = Task(timer_id, kind) if like is None else replace(like, task_id=timer_id, kind=kind)
+        self.tasks.append(task)
 
     def leaf(self, action: dict) -> str | None:
         """Apply one new leaf action; returns an error message for an unsupported one."""
@@ -174,7 +171,7 @@ def decide(
 ) -> Episode:
     """The changes of one episode, ready for Store.commit_episode."""
     iid = instance["id"]
-    build = _Builder(instance, now, lambda task_id: f"{iid}:{task_id}")
+    build = _Builder(instance, now)
     new_leaves = leaves(outcome.actions)[instance["actions_seen"] :]
     error = outcome.error
     if error is None:

@@ -35,6 +35,14 @@ def _epoch(text: str | None) -> float | None:
         raise errors.bad_request(f"Invalid date: {text}") from None
 
 
+def _top(text: str | None) -> int:
+    if not text:
+        return 1000
+    if not text.isdigit() or not 0 < int(text) <= 10000:
+        raise errors.bad_request("top must be a whole number from 1 to 10000.")
+    return int(text)
+
+
 def _loads(text: str | None):
     return None if text is None else json.loads(text)
 
@@ -148,7 +156,7 @@ class ManagementApi:
             _epoch(q.get("createdTimeTo")),
             statuses,
             q.get("instanceIdPrefix"),
-            int(q.get("top", "1000") or 1000),
+            _top(q.get("top")),
         )
 
     async def list(self, request: web.Request) -> web.Response:
