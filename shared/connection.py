@@ -125,7 +125,3 @@ class TargetCache:
                 self._value = self._resolve()
                 self._expires = now + self._ttl
             return self._value
-
-    def clear(self) -> None:
-        with self._lock:
-            self._value = None
