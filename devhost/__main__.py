@@ -45,12 +45,8 @@ def _shown(key: str, variable: str) -> str:
     return f"(from {variable})" if os.environ.get(variable) else key
 
 
-async def serve(config: HostConfig, functions: dict, stop: asyncio.Event) -> None:
+async def serve(config: HostConfig, invoker: Invoker, stop: asyncio.Event) -> None:
     store = Store(config.data_dir / f"{config.hub_name}.sqlite")
-    remote = None
-    if config.worker_processes > 1:  # the host process counts as the first worker
-        remote = WorkerPool(config.app_dir, config.worker_processes - 1, config.max_activities)
-    invoker = Invoker(functions, config.app_dir, threads=config.max_activities + 8, remote=remote)
     engine = Engine(store, invoker, config.max_activities, config.max_orchestrators)
     api = ManagementApi(
         store,
@@ -71,7 +67,7 @@ async def serve(config: HostConfig, functions: dict, stop: asyncio.Event) -> Non
     )
     handlers = [
         TriggerHandler(spec, invoker, config.function_timeout, lambda: binding)
-        for spec in functions.values()
+        for spec in invoker.functions.values()
         if spec.kind == "http"
     ]
     runner = web.AppRunner(public_app(config, handlers, api, MAX_BODY), access_log=None)
@@ -98,7 +94,6 @@ async def serve(config: HostConfig, functions: dict, stop: asyncio.Event) -> Non
         await asyncio.gather(engine_task, return_exceptions=True)
         await runner.cleanup()
         await rpc_runner.cleanup()
-        invoker.close()
         store.close()
 
 
@@ -115,23 +110,28 @@ def main(argv: list[str] | None = None) -> int:
         config = build_config(
             app_dir, host_json, (args.data or app_dir / ".devhost").resolve(), args.host, args.port
         )
-        Invoker(functions, app_dir, threads=1).close()  # import every function now: fail early
+        # importing every function here refuses a broken app before anything listens
+        invoker = Invoker(functions, app_dir, threads=config.max_activities + 8)
     except AppLoadError as error:
         print(f"devhost: {error}", file=sys.stderr)
         return 2
+    if config.worker_processes > 1:  # the host process counts as the first worker
+        invoker.remote = WorkerPool(app_dir, config.worker_processes - 1, config.max_activities)
 
     async def run() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await serve(config, functions, stop)
+        await serve(config, invoker, stop)
 
     try:
         asyncio.run(run())
     except OSError as error:
         print(f"devhost: cannot listen on {config.host}:{config.port}: {error}", file=sys.stderr)
         return 1
+    finally:
+        invoker.close()
     return 0
 
 

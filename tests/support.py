@@ -8,7 +8,8 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import requests
 
 from devhost.durable import events as ev
 from tests.contract import assert_matches
+from tools.azurite import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 FUNCTION_KEY = "test-function-key"
@@ -118,6 +120,16 @@ class HostProcess:
 
     def logs(self) -> str:
         return self.log.read_text(errors="replace")
+
+
+@contextmanager
+def hosted(app: Path, data: Path, env: dict[str, str]) -> Iterator[HostProcess]:
+    """A running local host on a free port, killed by its process id afterwards."""
+    host = HostProcess(app, data, free_port(), env).start()
+    try:
+        yield host
+    finally:
+        host.kill()
 
 
 def wait_done(host: HostProcess, status_path: str, timeout: float = 60) -> dict:

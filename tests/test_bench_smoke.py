@@ -24,6 +24,7 @@ def test_the_benchmark_harness_runs_and_reports(tmp_path):
     assert data["query"]["job_s"] > 0 and data["engine"]["jobs_per_s"] > 0
     assert data["status_polling"]["requests"] > 0 and data["status_polling"]["errors"] == 0
     assert len(data["scaling"]) == 2 and data["memory"]["peak_rss_mib"] > 0
+    assert data["replay"]["episode_ms"] > 0 and data["engine"]["jobs_per_s_one_process"] > 0
     markdown = (tmp_path / "benchmarks.md").read_text()
     for section in ("## Targets", "## 1.", "## 2.", "## 3.", "## 4.", "## 5."):
         assert section in markdown

@@ -9,18 +9,15 @@ import requests
 
 from tests.conftest import SEED
 from tests.contract import assert_matches
-from tests.support import FUNCTION_KEY, ROOT, SYSTEM_KEY, HostProcess, wait_done
-from tools.azurite import free_port
+from tests.support import FUNCTION_KEY, ROOT, SYSTEM_KEY, HostProcess, hosted, wait_done
 from tools.seed import expected_count, generate
 
 
 @pytest.fixture(scope="module")
 def app(audit_table, tmp_path_factory) -> HostProcess:
     env = {"AUDIT_TABLE_CONNECTION_STRING": audit_table, "MAX_ACTIVITIES_IN_FLIGHT": "4"}
-    host = HostProcess(ROOT, tmp_path_factory.mktemp("e2e"), free_port(), env)
-    host.start()
-    yield host
-    host.kill()
+    with hosted(ROOT, tmp_path_factory.mktemp("e2e"), env) as host:
+        yield host
 
 
 def status_path(response: requests.Response) -> str:

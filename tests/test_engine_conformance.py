@@ -6,23 +6,19 @@ import pytest
 import requests
 
 from devhost.durable import events as ev
-from tests.support import ROOT, SYSTEM_KEY, HostProcess, management_status, poll
+from tests.support import ROOT, SYSTEM_KEY, HostProcess, hosted, management_status, poll
 
 APP = ROOT / "tests" / "apps" / "conformance"
 
 
 @pytest.fixture(scope="module")
 def host(tmp_path_factory) -> HostProcess:
-    from tools.azurite import free_port
-
     data = tmp_path_factory.mktemp("conformance")
     state = data / "state"
     state.mkdir()
     env = {"CONFORMANCE_STATE_DIR": str(state), "FUNCTIONS_WORKER_PROCESS_COUNT": "2"}
-    process = HostProcess(APP, data / "host", free_port(), env)  # durable functions in a worker
-    process.start()
-    yield process
-    process.kill()
+    with hosted(APP, data / "host", env) as process:  # durable functions in a worker process
+        yield process
 
 
 def start(host: HostProcess, name: str, payload=None, instance_id: str = "") -> requests.Response:

@@ -17,8 +17,7 @@ from hypothesis import strategies as st
 
 from shared import dates
 from tests.contract import assert_matches
-from tests.support import FUNCTION_KEY, ROOT, HostProcess
-from tools.azurite import free_port
+from tests.support import FUNCTION_KEY, ROOT, HostProcess, hosted
 
 MESSAGES = {
     dates.EMPTY_START,
@@ -54,7 +53,9 @@ NASTY = st.one_of(
 )
 # Any value an HTTP client can send in a header (no CR, LF or leading space), Latin-1 included.
 HEADER = st.text(
-    alphabet=st.characters(min_codepoint=0x21, max_codepoint=0xFF, exclude_characters="\x7f"),
+    alphabet=st.characters(  # no controls and no spaces (a client refuses \xa0 leading a value)
+        min_codepoint=0x21, max_codepoint=0xFF, exclude_categories=("Cc", "Zs")
+    ),
     min_size=1,
     max_size=200,
 )
@@ -86,10 +87,8 @@ def host(audit_table, tmp_path_factory) -> HostProcess:
         "MAX_RANGE_DAYS": "31",
         "PARTITION_DAYS": "31",
     }  # valid random submissions stay one or two activities
-    process = HostProcess(ROOT, tmp_path_factory.mktemp("hostile"), free_port(), env)
-    process.start()
-    yield process
-    process.kill()
+    with hosted(ROOT, tmp_path_factory.mktemp("hostile"), env) as process:
+        yield process
 
 
 def check(response: requests.Response) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support import ROOT, SYSTEM_KEY, HostProcess, management_status, wait_done
+from tests.support import ROOT, SYSTEM_KEY, HostProcess, hosted, management_status, wait_done
 from tools.azurite import free_port
 
 ACCOUNT_KEY = "RkFLRS1TRUNSRVQtQUNDT1VOVC1LRVktOTk5OTk5OTk5OQ=="
@@ -23,10 +23,8 @@ def host(tmp_path_factory) -> HostProcess:
         "DEVHOST_FUNCTION_KEY": FUNCTION_KEY,
         "ACTIVITY_RETRY_ATTEMPTS": "1",
     }
-    process = HostProcess(ROOT, tmp_path_factory.mktemp("secrets"), free_port(), env)
-    process.start()
-    yield process
-    process.kill()
+    with hosted(ROOT, tmp_path_factory.mktemp("secrets"), env) as process:
+        yield process
 
 
 def leaks(text: str) -> list[str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
 import os
 import platform
@@ -18,16 +19,21 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
 
 import aiohttp
+import azure.functions as func
 import requests
 from azure.core.credentials import AzureNamedKeyCredential
 from azure.data.tables import TableClient, TableSasPermissions, generate_table_sas
 
+from devhost.durable import events as ev
+from shared.orchestration import job_input
+from shared.settings import Settings
 from tools.azurite import ACCOUNT, ACCOUNT_KEY, ROOT, Azurite, free_port, wait_for_port
+from tools.bench_report import write_report
 from tools.seed import generate, upload
 
 START = date(2021, 1, 1)
@@ -45,10 +51,11 @@ class Plan:
     burst_jobs: int
     poll_seconds: float
     memory_jobs: int
+    replay_ids: int  # ids per range in the replayed history (about what 200,000 entities give)
 
 
-FULL = Plan(100_000, 30, 5, [25_000, 50_000, 100_000, 200_000], 30, 500, 10.0, 10_000)
-SMOKE = Plan(3_000, 5, 2, [1_000, 2_000], 3, 20, 1.0, 100)
+FULL = Plan(100_000, 30, 5, [25_000, 50_000, 100_000, 200_000], 30, 500, 10.0, 10_000, 6000)
+SMOKE = Plan(3_000, 5, 2, [1_000, 2_000], 3, 20, 1.0, 100, 500)
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -59,18 +66,18 @@ def percentile(values: list[float], share: float) -> float:
 class Host:
     """The local host serving the app against one table, in a subprocess."""
 
-    def __init__(self, connection_string: str, table: str, data: Path) -> None:
+    def __init__(self, connection_string: str, table: str, data: Path, processes: int = 2) -> None:
         self.port = free_port()
-        self.data = data / f"host-{table}"
+        self.data = data / f"host-{table}-{processes}"
         env = {
             **os.environ,
             "AUDIT_TABLE_CONNECTION_STRING": connection_string,
             "AUDIT_TABLE_NAME": table,
             "DEVHOST_FUNCTION_KEY": KEY,
             "STATUS_RETRY_AFTER_SECONDS": "1",
-            "FUNCTIONS_WORKER_PROCESS_COUNT": "2",
+            "FUNCTIONS_WORKER_PROCESS_COUNT": str(processes),
         }
-        self.log = open(data / f"host-{table}.log", "wb")  # closed in stop()
+        self.log = open(data / f"host-{table}-{processes}.log", "wb")  # closed in stop()
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -383,12 +390,49 @@ def run(plan: Plan, work: Path) -> dict:
             sized.stop()
             hosts.remove(sized)
         results["scaling"] = scaling
+        results["replay"] = replay_cost(plan.days, plan.replay_ids)
     finally:
         for running in hosts:
             running.stop()
         azurite.stop()
     results.update(engine_sections(plan, work))
     return results
+
+
+def replay_cost(ranges: int, ids_per_range: int, repeats: int = 5) -> dict:
+    """One orchestrator episode replaying a finished fan-out, in this process: what history costs.
+
+    The history is what the local host stores for a job whose every range has completed."""
+    orchestrator = importlib.import_module("orchestrator-function").main
+    job = job_input(START, START + timedelta(days=ranges - 1), Settings(max_in_flight=ranges))
+    ids = json.dumps([f"ID{i:08d}" for i in range(ids_per_range)])
+    history = [
+        ev.orchestrator_started(0),
+        ev.execution_started(0, "replay", "orchestrator-function", json.dumps(job), None),
+    ]
+    history += [ev.task_completed(0, task, ids) for task in range(ranges)]
+    payload = json.dumps(
+        {
+            "history": history,
+            "input": json.dumps(job),
+            "instanceId": "replay",
+            "isReplaying": True,
+            "parentInstanceId": None,
+            "upperSchemaVersion": 1,
+            "upperSchemaVersionNew": 2,
+        }
+    )
+    began = time.perf_counter()
+    for _ in range(repeats):
+        state = json.loads(orchestrator(func.OrchestrationContext(payload)))
+    if not state["isDone"]:
+        raise AssertionError("the replayed fan-out should be complete")
+    return {
+        "ranges": ranges,
+        "ids_per_range": ids_per_range,
+        "history_mib": len(payload) / 2**20,
+        "episode_ms": (time.perf_counter() - began) / repeats * 1000,
+    }
 
 
 def engine_sections(plan: Plan, work: Path) -> dict:
@@ -398,10 +442,18 @@ def engine_sections(plan: Plan, work: Path) -> dict:
     azurite = Azurite(work / "azurite-empty").start()
     try:
         TableClient.from_connection_string(azurite.connection_string, "empty").create_table()
+        single = Host(azurite.connection_string, "empty", work, processes=1)
+        try:
+            one_process = engine(single, 0, plan.burst_jobs)["jobs_per_s"]
+        finally:
+            single.stop()
         host = Host(azurite.connection_string, "empty", work)
         try:
             return {
-                "engine": engine(host, plan.lone_jobs, plan.burst_jobs),
+                "engine": {
+                    **engine(host, plan.lone_jobs, plan.burst_jobs),
+                    "jobs_per_s_one_process": one_process,
+                },
                 "status_polling": status_polling(host, plan.poll_seconds),
                 "memory": memory(host, plan.memory_jobs),
             }
@@ -419,15 +471,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", type=int)
     args = parser.parse_args(argv)
     plan = SMOKE if args.smoke else FULL
-    if args.entities:
-        plan.entities = args.entities
-    if args.runs:
-        plan.runs = args.runs
+    plan = replace(plan, entities=args.entities or plan.entities, runs=args.runs or plan.runs)
     out = args.out or (Path(tempfile.mkdtemp()) if args.smoke else ROOT / "docs")
     with tempfile.TemporaryDirectory() as work:
         results = run(plan, Path(work))
-    from tools.bench_report import write_report
-
     write_report(results, out)
     print(f"wrote {out / 'benchmarks.json'} and {out / 'benchmarks.md'}")
 

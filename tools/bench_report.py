@@ -15,26 +15,42 @@ TARGETS = [
     ("status_polling", "errors", "status errors", "<=", 0),
 ]
 
+
 NOTES = """\
 - (c) pages through the filtered result sequentially, reading only the continuation headers: the
   floor for *one* sequential reader. The job runs several range queries at once, so it can beat
   that floor (b/c < 1): Azurite answers narrow partition ranges faster than pages of one wide scan.
 - (a) is the original activity run directly in this process (no HTTP, no orchestration); (b) is
   the whole job as a caller sees it: submit, fan-out through the local host, poll until Completed.
-- Azurite's own cost grows faster than the data: for twice the entities, the floor (c) takes
-  about four times as long. Against that, the job's time per 100,000 entities stays nearly flat.
-  Orchestration history is not the growing term: replaying a 30-range history carrying 6,000 ids
-  per range costs about 25 ms (SDK JSON parsing), and the orchestrator merges the ranges' ids once
-  at the end rather than on every replay.
+- Scaling: for {data_growth:.0f}x the entities, Azurite's own floor (c) took {floor_growth:.1f}x as
+  long and the job {job_growth:.1f}x. What orchestration history adds is small: replaying a
+  finished {ranges}-range history carrying {ids:,} ids per range ({mib:.1f} MiB) took
+  {episode_ms:.0f} ms per episode (mostly the Durable SDK parsing JSON), and the orchestrator
+  merges the ranges' ids once, at the end.
 - Sections 3 to 5 run on a fresh Azurite with one empty table, so they measure the host (HTTP,
   orchestration replay, SQLite), not the emulator. The host runs with
-  `FUNCTIONS_WORKER_PROCESS_COUNT=2`: the engine and HTTP in one process, the durable functions
-  in another. Profiled (py-spy) with one process, a trivial job cost about 7 ms of host CPU:
-  about 40% in the Azure SDK's table query (azure-core pipeline, requests, urllib3), 15% in
-  orchestration replay (the Durable SDK parsing history, dateutil timestamps), the rest in
-  aiohttp, the client function's start_new round trip and logging; the second process lifted
-  throughput from about 125 to about 170 jobs/s on this machine.
+  `FUNCTIONS_WORKER_PROCESS_COUNT=2`: engine and HTTP in one process, the durable functions in
+  another. With one process the same burst completed {one_process:.0f} jobs/s. A py-spy profile of
+  the one-process host (taken while building the harness, not rerun here) put about 40% of its
+  CPU in the Azure SDK's table query (azure-core, requests, urllib3) and about 15% in
+  orchestration replay; the rest was aiohttp, the client function's start_new round trip and
+  logging.
 """
+
+
+def notes(results: dict) -> str:
+    """The notes, with this run's figures."""
+    replay, (small, large) = results["replay"], results["scaling"][-2:]
+    return NOTES.format(
+        data_growth=large["entities"] / small["entities"],
+        floor_growth=large["floor_s"] / small["floor_s"],
+        job_growth=large["job_s"] / small["job_s"],
+        ranges=replay["ranges"],
+        ids=replay["ids_per_range"],
+        mib=replay["history_mib"],
+        episode_ms=replay["episode_ms"],
+        one_process=results["engine"]["jobs_per_s_one_process"],
+    )
 
 
 def met(value: float, op: str, target: float) -> bool:
@@ -121,7 +137,7 @@ def markdown(results: dict) -> str:
             "",
             "## Notes",
             "",
-            NOTES,
+            notes(results),
             *(["Missed in this run: " + "; ".join(misses) + "."] if misses else []),
             "",
         ]

@@ -104,29 +104,29 @@ class Engine:
 
     async def _episode(self, instance_id: str) -> None:
         began = time.perf_counter()
-        outcome_label = "error"
+        name, label = "orchestrator", "error"
         try:
-            outcome_label = await self._run_episode(instance_id)
+            name, label = await self._run_episode(instance_id)
         except Exception:  # noqa: BLE001 - an engine fault must not kill the loop
             log.error("episode of %s failed in the host:\n%s", instance_id, traceback.format_exc())
         finally:
             self._busy_instances.discard(instance_id)
             self._wake.set()
-        instance = self.store.get_instance(instance_id)
         log.info(
             "%s instance=%s %.1fms %s",
-            instance["name"] if instance else "orchestrator",
+            name,
             instance_id,
             (time.perf_counter() - began) * 1000,
-            outcome_label,
+            label,
         )
 
-    async def _run_episode(self, instance_id: str) -> str:
+    async def _run_episode(self, instance_id: str) -> tuple[str, str]:
+        """Run and commit one episode; returns the orchestrator's name and the new status."""
         now = self.clock()
         instance = self.store.get_instance(instance_id)
         messages = self.store.messages(instance_id, now)
         if instance is None or not messages:
-            return "skipped"
+            return "orchestrator", "skipped"
         tasks = self.store.tasks(instance_id, task_ids(messages))
         delivered = batch(messages, tasks)
         started = ev.orchestrator_started(now)
@@ -145,7 +145,7 @@ class Engine:
                     )
         episode = decide(instance, started, delivered, outcome, tasks, now)
         self.store.commit_episode(episode, self.clock())
-        return episode.status
+        return instance["name"], episode.status
 
     async def _activity(self, row: dict) -> None:
         began = time.perf_counter()

@@ -97,12 +97,6 @@ class Invoker:
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="fn")
         self.remote = remote  # worker processes (devhost.functions.workers), if any
 
-    def _remote_for(self, name: str) -> Any:
-        """Worker processes take sync durable functions; async ones stay on this loop."""
-        if self.remote is None or inspect.iscoroutinefunction(self.entries[name]):
-            return None
-        return self.remote
-
     def names(self, kind: str) -> set[str]:
         return {n for n, s in self.functions.items() if s.kind == kind}
 
@@ -113,29 +107,26 @@ class Invoker:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.pool, lambda: entry(**kwargs))
 
+    async def _durable(self, name: str, argument: Any, orchestration: bool) -> Any:
+        """Worker processes, when there are any, take sync durable functions; async ones and
+        everything else run here."""
+        if self.remote is not None and not inspect.iscoroutinefunction(self.entries[name]):
+            return await self.remote.call(name, argument, orchestration)
+        value = func.OrchestrationContext(argument) if orchestration else argument
+        return await self.call(name, {self.functions[name].trigger["name"]: value})
+
     async def orchestrate(self, name: str, payload: str) -> str:
         """Run one orchestrator episode; the SDK's exception carries its state (see actions)."""
-        remote = self._remote_for(name)
-        if remote is not None:
-            result = await remote.call(name, payload, orchestration=True)
-        else:
-            arg = func.OrchestrationContext(payload)
-            result = await self.call(name, {self.functions[name].trigger["name"]: arg})
+        result = await self._durable(name, payload, orchestration=True)
         return result if isinstance(result, str) else json.dumps(result)
 
     async def activity(self, name: str, input_text: str | None) -> str:
         """Run an activity: JSON in (raw text if not JSON), JSON text out."""
-        spec = self.functions[name]
         try:
             value = json.loads(input_text) if input_text is not None else None
         except ValueError:
             value = input_text
-        remote = self._remote_for(name)
-        if remote is not None:
-            result = await remote.call(name, value)
-        else:
-            result = await self.call(name, {spec.trigger["name"]: value})
-        return json.dumps(result)
+        return json.dumps(await self._durable(name, value, orchestration=False))
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)

@@ -145,7 +145,7 @@ class WorkerPool:
     def __init__(self, app_dir: Path, processes: int, threads: int) -> None:
         self.workers = [Worker(app_dir, threads) for _ in range(processes)]
 
-    async def call(self, name: str, argument: Any, orchestration: bool = False) -> Any:
+    async def call(self, name: str, argument: Any, orchestration: bool) -> Any:
         worker = min(self.workers, key=lambda w: len(w.pending))
         return await worker.call(name, argument, orchestration)
 
