@@ -5,6 +5,7 @@ Ctrl-C stops everything. State lives in .data/ (Azurite) and .devhost/ (orchestr
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -12,6 +13,7 @@ import subprocess
 import sys
 from datetime import date
 
+from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableClient
 
 from tools.azurite import ROOT, Azurite, wait_for_port
@@ -25,12 +27,10 @@ RANGE = ("2021-10-10", "2021-12-10")
 
 def seed_once(connection_string: str) -> None:
     table = TableClient.from_connection_string(connection_string, "audit")
-    try:
+    with contextlib.suppress(ResourceNotFoundError):  # no table yet: seed it
         if next(iter(table.list_entities(results_per_page=1)), None) is not None:
             print("demo data already in the 'audit' table")
             return
-    except Exception:  # noqa: BLE001, S110 - no table yet: seed it
-        pass
     count = upload(connection_string, "audit", generate(**DEMO))
     print(f"seeded {count} demo entities into the 'audit' table")
 
