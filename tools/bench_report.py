@@ -5,14 +5,38 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+
 # (section of the results, key, what, comparison, target)
+def scaling_steps(results: dict) -> tuple[float, float, float]:
+    """The largest scaling step: entity ratio, then how much the job and the floor grew."""
+    small, large = results["scaling"][-2:]
+    return (
+        large["entities"] / small["entities"],
+        large["job_s"] / small["job_s"],
+        large["floor_s"] / small["floor_s"],
+    )
+
+
+def per_entity_growth(results: dict) -> float:
+    """Job time per entity at the largest size over the size before it: 1.0 is linear."""
+    entities, job, _ = scaling_steps(results)
+    return job / entities
+
+
+# (what, how to read it from the results, comparison, target)
 TARGETS = [
-    ("query", "ratio_job_to_original", "job / original (wall time)", "<=", 0.6),
-    ("engine", "lone_p50_ms", "lone trivial job, submit to Completed p50 (ms)", "<=", 50),
-    ("engine", "jobs_per_s", "trivial jobs completed per second", ">=", 100),
-    ("status_polling", "requests_per_s", "status requests per second", ">=", 1000),
-    ("status_polling", "p99_ms", "status p99 (ms)", "<=", 100),
-    ("status_polling", "errors", "status errors", "<=", 0),
+    ("job / original (wall time)", lambda r: r["query"]["ratio_job_to_original"], "<=", 0.6),
+    (
+        "lone trivial job, submit to Completed p50 (ms)",
+        lambda r: r["engine"]["lone_p50_ms"],
+        "<=",
+        50,
+    ),
+    ("trivial jobs completed per second", lambda r: r["engine"]["jobs_per_s"], ">=", 100),
+    ("status requests per second", lambda r: r["status_polling"]["requests_per_s"], ">=", 1000),
+    ("status p99 (ms)", lambda r: r["status_polling"]["p99_ms"], "<=", 100),
+    ("status errors", lambda r: r["status_polling"]["errors"], "<=", 0),
+    ("job time per entity, largest scaling step (linear = 1)", per_entity_growth, "<=", 1.0),
 ]
 
 
@@ -23,7 +47,8 @@ NOTES = """\
 - (a) is the original activity run directly in this process (no HTTP, no orchestration); (b) is
   the whole job as a caller sees it: submit, fan-out through the local host, poll until Completed.
 - Scaling: for {data_growth:.0f}x the entities, Azurite's own floor (c) took {floor_growth:.1f}x as
-  long and the job {job_growth:.1f}x. What orchestration history adds is small: replaying a
+  long and the job {job_growth:.1f}x: where the job grows faster than linearly, the emulator grows
+  faster still (job / floor keeps falling). Orchestration history adds little: replaying a
   finished {ranges}-range history carrying {ids:,} ids per range ({mib:.1f} MiB) took
   {episode_ms:.0f} ms per episode (mostly the Durable SDK parsing JSON), and the orchestrator
   merges the ranges' ids once, at the end.
@@ -40,11 +65,12 @@ NOTES = """\
 
 def notes(results: dict) -> str:
     """The notes, with this run's figures."""
-    replay, (small, large) = results["replay"], results["scaling"][-2:]
+    replay = results["replay"]
+    entities, job, floor = scaling_steps(results)
     return NOTES.format(
-        data_growth=large["entities"] / small["entities"],
-        floor_growth=large["floor_s"] / small["floor_s"],
-        job_growth=large["job_s"] / small["job_s"],
+        data_growth=entities,
+        floor_growth=floor,
+        job_growth=job,
         ranges=replay["ranges"],
         ids=replay["ids_per_range"],
         mib=replay["history_mib"],
@@ -59,16 +85,16 @@ def met(value: float, op: str, target: float) -> bool:
 
 def missed(results: dict) -> list[str]:
     return [
-        f"{what}: {results[section][key]:,.2f} (target {op} {target:g})"
-        for section, key, what, op, target in TARGETS
-        if not met(results[section][key], op, target)
+        f"{what}: {read(results):,.2f} (target {op} {target:g})"
+        for what, read, op, target in TARGETS
+        if not met(read(results), op, target)
     ]
 
 
 def _targets(results: dict) -> list[str]:
     rows = ["| What | Measured | Target | |", "| --- | ---: | --- | --- |"]
-    for section, key, what, op, target in TARGETS:
-        value = results[section][key]
+    for what, read, op, target in TARGETS:
+        value = read(results)
         verdict = "met" if met(value, op, target) else "**missed**"
         rows.append(f"| {what} | {value:,.2f} | {op} {target:g} | {verdict} |")
     return rows
