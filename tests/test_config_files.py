@@ -34,6 +34,8 @@ def test_host_json_is_valid_and_says_what_production_needs():
     assert host["extensions"]["durableTask"]["hubName"]
     hours, minutes, _ = (int(x) for x in host["functionTimeout"].split(":"))
     assert hours * 60 + minutes <= 10  # fits the Consumption plan's maximum
+    sampling = host["logging"]["applicationInsights"]["samplingSettings"]
+    assert sampling["isEnabled"] and "Exception" in sampling["excludedTypes"]  # failures kept
 
 
 @pytest.mark.parametrize("path", FUNCTION_JSONS, ids=lambda p: p.parent.name)

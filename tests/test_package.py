@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import platform
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -10,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tools import package
+from tools import package, platform_check
 
 FUNCTIONS = [
     "client-function",
@@ -36,6 +38,11 @@ FORBIDDEN = [
     "azure-pipelines.yml",
     ".github/",
     "bench",
+    "infra/",
+    "azure.yaml",
+    ".azure/",
+    ".funcignore",
+    "README",
 ]
 
 # What the Python worker does: packages first, the app root last, `__app__` as the app package.
@@ -49,13 +56,24 @@ for name in names:
     module = importlib.import_module(f"__app__.{name}")
     assert callable(module.main), name
     assert not module.__file__.startswith(tuple(p for p in sys.path[1:-1] if "site-packages" in p))
-print("imported", len(names))
+# what the managed-identity and App Configuration ways do first: loads cryptography's Rust core
+from azure.identity import DefaultAzureCredential
+DefaultAzureCredential()
+from cryptography.hazmat.bindings._rust import openssl
+print("imported", len(names), "and created DefaultAzureCredential")
 """
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> Path:
     return package.build(tmp_path_factory.mktemp("dist"))
+
+
+@pytest.fixture(scope="module")
+def unpacked(built, tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("unpacked")
+    zipfile.ZipFile(built).extractall(folder)
+    return folder
 
 
 def test_the_zip_holds_the_app_at_its_root(built):
@@ -76,8 +94,7 @@ def test_the_zip_leaves_out_everything_that_is_not_the_app(built):
         assert not any(bad in name for bad in FORBIDDEN), name
 
 
-def test_every_function_imports_from_the_unpacked_zip_alone(built, tmp_path):
-    zipfile.ZipFile(built).extractall(tmp_path)
+def test_every_function_imports_from_the_unpacked_zip_alone(unpacked):
     result = subprocess.run(
         [
             sys.executable,
@@ -85,20 +102,95 @@ def test_every_function_imports_from_the_unpacked_zip_alone(built, tmp_path):
             "-S",
             "-c",
             IMPORT_LIKE_THE_WORKER,
-            str(tmp_path),
-            str(tmp_path / package.PACKAGES),
+            str(unpacked),
+            str(unpacked / package.PACKAGES),
             json.dumps(FUNCTIONS),
         ],
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
-        cwd=tmp_path,
+        cwd=unpacked,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "imported 4" in result.stdout
+    assert "imported 4 and created DefaultAzureCredential" in result.stdout
 
 
 def test_the_build_is_reproducible(built, tmp_path):
     again = package.build(tmp_path)
     assert again.read_bytes() == built.read_bytes()
+
+
+def test_every_wheel_and_shared_object_runs_on_azures_python_image(unpacked):
+    site_packages = unpacked / package.PACKAGES
+    assert platform_check.TARGET_GLIBC == (2, 31)  # Debian bullseye, the Python 3.11 image
+    assert platform_check.problems(site_packages) == []
+    # the check saw real native code: the module that failed in Azure is there and inspected
+    rust = next(site_packages.glob("cryptography/hazmat/bindings/_rust*.so"))
+    needs = platform_check.glibc_needed(rust)
+    assert needs is not None and needs <= (2, 31)
+
+
+def test_the_platform_check_refuses_a_newer_wheel_tag_or_glibc_symbol(tmp_path):
+    wheel = tmp_path / "cryptography-50.0.2.dist-info"
+    wheel.mkdir()
+    (wheel / "WHEEL").write_text("Wheel-Version: 1.0\nTag: cp311-abi3-manylinux_2_34_x86_64\n")
+    (tmp_path / "pure-1.0.dist-info").mkdir()
+    (tmp_path / "pure-1.0.dist-info" / "WHEEL").write_text("Tag: py2-none-any\nTag: py3-none-any\n")
+    (tmp_path / "other-1.0.dist-info").mkdir()
+    (tmp_path / "other-1.0.dist-info" / "WHEEL").write_text(
+        "Tag: cp312-cp312-manylinux_2_17_x86_64\n"
+    )
+    found = platform_check.problems(tmp_path)
+    assert len(found) == 2
+    assert found[0].startswith(
+        "cryptography-50.0.2.dist-info: wheel tags cp311-abi3-manylinux_2_34"
+    )
+    assert found[1].startswith("other-1.0.dist-info")
+
+
+def test_the_platform_check_reads_the_glibc_versions_an_elf_file_needs(tmp_path):
+    glibc = tuple(int(p) for p in platform.libc_ver()[1].split(".")[:2])
+    if glibc <= (2, 31):
+        pytest.skip("this machine's own binaries are old enough for the target")
+    binary = Path(shutil.which("ls") or "/bin/ls").resolve()
+    shutil.copy(binary, tmp_path / "native.so")
+    (tmp_path / "text.py").write_text("print('not ELF')\n")
+    needs = platform_check.glibc_needed(tmp_path / "native.so")
+    assert needs is not None and (2, 31) < needs <= glibc
+    assert platform_check.problems(tmp_path) == [f"native.so: needs GLIBC_{needs[0]}.{needs[1]}"]
+    assert platform_check.glibc_needed(tmp_path / "text.py") is None
+
+
+def test_funcignore_is_read_with_gitignore_rules(tmp_path):
+    files = [
+        "host.json",
+        "fn/__init__.py",
+        "fn/function.json",
+        "docs/guide.md",  # anchored /docs: only the top folder
+        "shared/docs/data.json",
+        "notes.md",  # *.md ...
+        "shared/KEEP.md",  # ... but !KEEP.md re-includes it
+        "shared/cache/x/tmp.bin",  # **/tmp.bin
+        "shared/__pycache__/a.pyc",  # never shipped
+        ".venv/lib/x.py",
+    ]
+    for name in files:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x")
+    (tmp_path / ".funcignore").write_text(
+        "# comment\n/docs\n*.md\n!KEEP.md\n**/tmp.bin\n.venv/\n.funcignore\n"
+    )
+    kept = {p.relative_to(tmp_path).as_posix() for p in package.app_sources(tmp_path)}
+    assert kept == {
+        "host.json",
+        "fn/__init__.py",
+        "fn/function.json",
+        "shared/docs/data.json",
+        "shared/KEEP.md",
+    }
+
+
+def test_the_project_funcignore_ships_only_the_app():
+    tops = {p.relative_to(package.ROOT).parts[0] for p in package.app_sources(package.ROOT)}
+    assert tops == {"host.json", "requirements.txt", "shared", *FUNCTIONS}

@@ -1,15 +1,16 @@
-"""Build dist/audit-api.zip, the package both pipelines deploy (make package).
+"""Build dist/audit-api.zip, the package both pipelines and `azd deploy` ship (make package).
 
-Contents: host.json, every function folder, shared/, requirements.txt, and the runtime
-dependencies under .python_packages/lib/site-packages (what Azure runs with zip deploy and no
-remote build). Everything .funcignore names is left out, and so is anything else that is not
-the app. Build on Linux with Python 3.11, like the function app's runtime.
+Contents: the project folder minus what `.funcignore` names (read with gitignore rules, as Core
+Tools' `func pack` reads it), plus the runtime dependencies under
+`.python_packages/lib/site-packages`, which Azure runs as they are (no remote build).
+
+The dependencies are chosen for the target, not for the machine that builds (see
+tools/platform_check.py), and the result is checked before it is zipped.
 """
 
 from __future__ import annotations
 
 import argparse
-import fnmatch
 import os
 import shutil
 import subprocess
@@ -18,45 +19,47 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+import pathspec
+
+from tools.platform_check import TARGET_PYTHON, problems, target_platforms
+
 ROOT = Path(__file__).resolve().parent.parent
 NAME = "audit-api"
-APP_FILES = ("host.json", "requirements.txt")
 PACKAGES = ".python_packages/lib/site-packages"
-ALWAYS_EXCLUDED = ("__pycache__", "*.pyc", ".DS_Store")
+ALWAYS_EXCLUDED = ["__pycache__/", "*.pyc", ".DS_Store", ".git/"]
 FIXED_TIME = (2020, 1, 1, 0, 0, 0)  # zip entries get one timestamp: same inputs, same bytes
 
 
-def ignored_patterns(root: Path) -> list[str]:
+class PackageError(RuntimeError):
+    """The package would not run on the target; the message lists every reason."""
+
+
+def funcignore(root: Path) -> pathspec.PathSpec:
+    """.funcignore as gitignore rules (negation, anchoring, `**`), plus what is never shipped."""
     path = root / ".funcignore"
-    lines = path.read_text().splitlines() if path.exists() else []
-    return [ln.strip().rstrip("/") for ln in lines if ln.strip() and not ln.startswith("#")]
-
-
-def is_ignored(relative: Path, patterns: list[str]) -> bool:
-    parts = relative.parts
-    return any(
-        fnmatch.fnmatch(part, pattern)
-        for pattern in (*patterns, *ALWAYS_EXCLUDED)
-        for part in parts
-    ) or any(fnmatch.fnmatch(relative.as_posix(), p) for p in patterns)
+    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    return pathspec.GitIgnoreSpec.from_lines([*ALWAYS_EXCLUDED, *lines])
 
 
 def app_sources(root: Path) -> list[Path]:
-    """The files that make the app: host.json, function folders, shared/."""
-    patterns = ignored_patterns(root)
-    tops = [root / f for f in APP_FILES]
-    tops += sorted(p for p in root.iterdir() if (p / "function.json").is_file())
-    tops.append(root / "shared")
+    """Every file of the project that .funcignore does not exclude.
+
+    An excluded folder is not entered: as in git, nothing inside it can be re-included.
+    """
+    spec = funcignore(root)
     files = []
-    for top in tops:
-        candidates = [top] if top.is_file() else sorted(top.rglob("*"))
+    for folder, dirs, names in os.walk(root):
+        here = Path(folder).relative_to(root)
+        dirs[:] = sorted(d for d in dirs if not spec.match_file(f"{(here / d).as_posix()}/"))
         files += [
-            f for f in candidates if f.is_file() and not is_ignored(f.relative_to(root), patterns)
+            root / here / n for n in sorted(names) if not spec.match_file((here / n).as_posix())
         ]
-    return files
+    return sorted(files)
 
 
-def install_dependencies(target: Path) -> None:
+def install_dependencies(target: Path, requirements: Path = ROOT / "requirements.txt") -> None:
+    platforms = [arg for p in target_platforms() for arg in ("--platform", p)]
+    major, minor = TARGET_PYTHON
     subprocess.run(
         [
             sys.executable,
@@ -67,9 +70,12 @@ def install_dependencies(target: Path) -> None:
             "--disable-pip-version-check",
             "--no-compile",
             "--only-binary=:all:",
+            *platforms,
+            f"--python-version={major}.{minor}",
+            "--implementation=cp",
             f"--target={target}",
             "-r",
-            str(ROOT / "requirements.txt"),
+            str(requirements),
         ],
         check=True,
     )
@@ -77,29 +83,28 @@ def install_dependencies(target: Path) -> None:
 
 def write_zip(staging: Path, destination: Path) -> None:
     destination.parent.mkdir(parents=True, exist_ok=True)
+    never = pathspec.GitIgnoreSpec.from_lines(ALWAYS_EXCLUDED)
     with zipfile.ZipFile(destination, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in sorted(staging.rglob("*")):
             relative = path.relative_to(staging)
-            if path.is_file() and not is_ignored(relative, []):
+            if path.is_file() and not never.match_file(relative.as_posix()):
                 info = zipfile.ZipInfo(relative.as_posix(), FIXED_TIME)
                 info.external_attr = (0o755 if os.access(path, os.X_OK) else 0o644) << 16
                 info.compress_type = zipfile.ZIP_DEFLATED
                 archive.writestr(info, path.read_bytes())
 
 
-def build(out_dir: Path = ROOT / "dist") -> Path:
-    if sys.version_info[:2] != (3, 11) or not sys.platform.startswith("linux"):
-        print(
-            "warning: Azure runs Linux/Python 3.11; dependencies are built for this machine",
-            file=sys.stderr,
-        )
+def build(out_dir: Path = ROOT / "dist", root: Path = ROOT) -> Path:
     with tempfile.TemporaryDirectory() as temp:
         staging = Path(temp)
-        for source in app_sources(ROOT):
-            target = staging / source.relative_to(ROOT)
+        for source in app_sources(root):
+            target = staging / source.relative_to(root)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target)
-        install_dependencies(staging / PACKAGES)
+        install_dependencies(staging / PACKAGES, root / "requirements.txt")
+        found = problems(staging / PACKAGES)
+        if found:
+            raise PackageError("would not load on Azure's image:\n  " + "\n  ".join(found))
         destination = out_dir / f"{NAME}.zip"
         write_zip(staging, destination)
     return destination
@@ -108,7 +113,10 @@ def build(out_dir: Path = ROOT / "dist") -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "dist")
-    path = build(parser.parse_args().out)
+    try:
+        path = build(parser.parse_args().out)
+    except PackageError as error:
+        raise SystemExit(f"make package: {error}") from None
     print(f"built {path} ({path.stat().st_size // 1024} KiB)")
 
 
