@@ -2,6 +2,7 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
+IAC    := .tools/checkov
 
 .PHONY: run test lint package bench bench-smoke deps clean
 
@@ -10,6 +11,11 @@ deps: $(VENV)/.installed node_modules/.installed
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+$(IAC)/.installed: requirements-iac.txt  ## checkov, apart: it pins its own shared libraries
+	$(PYTHON) -m venv $(IAC)
+	$(IAC)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-iac.txt
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -23,7 +29,7 @@ lint: $(VENV)/.installed
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
-test: deps lint  ## every test (pytest exits non-zero when no test ran)
+test: deps $(IAC)/.installed lint  ## every test (pytest exits non-zero when no test ran)
 	$(PY) -m pytest
 
 package: $(VENV)/.installed  ## dist/audit-api.zip, what both pipelines deploy
@@ -36,4 +42,4 @@ bench-smoke: deps
 	$(PY) -m tools.bench --smoke
 
 clean:
-	rm -rf dist .devhost .data .pytest_cache
+	rm -rf dist .devhost .data .pytest_cache .tools
