@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 IAC    := .tools/checkov
 
-.PHONY: run test lint package bench bench-smoke deps clean
+.PHONY: run test lint package lock bench bench-smoke deps clean
 
 deps: $(VENV)/.installed node_modules/.installed
 
@@ -32,8 +32,11 @@ lint: $(VENV)/.installed
 test: deps $(IAC)/.installed lint  ## every test (pytest exits non-zero when no test ran)
 	$(PY) -m pytest
 
-package: $(VENV)/.installed  ## dist/audit-api.zip, what both pipelines deploy
+package: $(VENV)/.installed  ## dist/audit-api.zip, what both pipelines and azd deploy
 	$(PY) -m tools.package
+
+lock: $(VENV)/.installed  ## requirements.lock from requirements.txt, for Azure's image
+	$(PY) -m tools.lock
 
 bench: deps  ## full benchmark: docs/benchmarks.md and docs/benchmarks.json
 	$(PY) -m tools.bench

@@ -141,6 +141,8 @@ module auditStorage 'app/storage.bicep' = if (createAuditStorage) {
     tableNames: [
       auditTableName
     ]
+    // the original setup reads the account through a connection string, which needs its keys
+    allowSharedKeyAccess: useAppConfiguration
   }
 }
 

@@ -138,14 +138,36 @@ def test_the_app_runs_on_flex_consumption_with_identity_deployment_storage():
 
 
 def test_every_storage_account_refuses_shared_keys_and_old_tls():
-    accounts = list(resources("Microsoft.Storage/storageAccounts"))
-    assert accounts
-    for path, symbol, account, _ in accounts:
-        properties = account["properties"]
-        assert properties["allowSharedKeyAccess"] is False, (path, symbol)
-        assert properties["allowBlobPublicAccess"] is False, (path, symbol)
-        assert properties["minimumTlsVersion"] == "TLS1_2", (path, symbol)
-        assert properties["supportsHttpsTrafficOnly"] is True, (path, symbol)
+    [(_, _, account, parsed)] = resources("Microsoft.Storage/storageAccounts")
+    properties = account["properties"]
+    assert properties["allowBlobPublicAccess"] is False
+    assert properties["minimumTlsVersion"] == "TLS1_2"
+    assert properties["supportsHttpsTrafficOnly"] is True
+    # shared keys: off unless a caller asks, and only the original setup's audit account asks
+    assert properties["allowSharedKeyAccess"] == "allowSharedKeyAccess"
+    assert parsed["parameters"]["allowSharedKeyAccess"]["default"] is False
+    callers = {
+        symbol: body(module)["params"]
+        for symbol, module in parse(INFRA / "main.bicep")["modules"].items()
+        if module["detail"]["path"] == "app/storage.bicep"
+    }
+    assert "allowSharedKeyAccess" not in callers["storage"]  # the host account: never
+    assert callers["auditStorage"]["allowSharedKeyAccess"] == "useAppConfiguration"
+    # with the VNet (the default), closed to the internet
+    acls = properties["networkAcls"]["defaultAction"]["operator"]["operands"]
+    assert (acls["condition"], acls["true_value"]) == ("vnetEnabled", "Deny")
+
+
+def test_the_vnet_integration_is_what_flex_consumption_needs():
+    [(_, _, vnet, _)] = resources("Microsoft.Network/virtualNetworks")
+    delegated = [
+        d["properties"]["serviceName"]
+        for subnet in vnet["properties"]["subnets"]
+        for d in subnet["properties"].get("delegations", [])
+    ]
+    assert delegated == ["Microsoft.App/environments"]
+    api = body(parse(INFRA / "main.bicep")["modules"]["api"])
+    assert "storageEndpoints" in api["dependsOn"]  # storage reachable before the app starts
 
 
 def test_no_key_or_connection_string_is_written_anywhere():
@@ -177,11 +199,24 @@ def test_every_role_assignment_is_scoped_to_one_resource():
 
 def test_the_audit_table_is_reached_with_table_data_reader_only():
     reader = "76199698-9eea-4c19-bc75-cec21354c6b6"  # Storage Table Data Reader
-    texts = {p.name: p.read_text(encoding="utf-8") for p in BICEP}
-    assert any(reader in t for t in texts.values())
-    settings = app_settings()
-    assert {"AUDIT_TABLE_ENDPOINT", "AppConfigEndpoint"} <= set(settings)  # one or the other
-    assert "AZURE_CLIENT_ID" in settings  # DefaultAzureCredential finds the user-assigned identity
+    access = parse(INFRA / "app" / "audit-access.bicep")
+    [assignment] = [r for r in access["resources"].values() if not r["existing"]]
+    role = body(assignment)["properties"]["roleDefinitionId"]["function"]["parameters"]
+    assert access["variables"][role["resource_name_1"]]["value"] == reader
+    assert sum(reader in p.read_text(encoding="utf-8") for p in BICEP) == 1
+    # exactly one way to the table is set: the endpoint, or App Configuration in the original setup
+    choice = parse(INFRA / "app" / "api.bicep")["variables"]["auditTableSettings"]["value"]
+    branches = choice["operator"]["operands"]
+    assert [s["name"] for s in branches["true_value"]] == ["AUDIT_TABLE_ENDPOINT"]
+    assert [s["name"] for s in branches["false_value"]] == ["AppConfigEndpoint"]
+    assert "AZURE_CLIENT_ID" in app_settings()  # DefaultAzureCredential finds the identity
+
+
+def test_durable_functions_scale_as_one_group():
+    [(_, _, site, _)] = resources("Microsoft.Web/sites")
+    ready = site["properties"]["functionAppConfig"]["scaleAndConcurrency"]["alwaysReady"]
+    [group] = ready["operator"]["operands"]["true_value"]
+    assert group == {"name": "durable", "instanceCount": "durableAlwaysReady"}
 
 
 def test_every_app_setting_written_is_one_the_app_or_the_platform_reads():

@@ -149,7 +149,7 @@ def test_the_platform_check_refuses_a_newer_wheel_tag_or_glibc_symbol(tmp_path):
     assert found[1].startswith("other-1.0.dist-info")
 
 
-def test_the_platform_check_reads_the_glibc_versions_an_elf_file_needs(tmp_path):
+def test_the_platform_check_reads_what_an_elf_file_needs_of_the_system(tmp_path):
     glibc = tuple(int(p) for p in platform.libc_ver()[1].split(".")[:2])
     if glibc <= (2, 31):
         pytest.skip("this machine's own binaries are old enough for the target")
@@ -158,8 +158,16 @@ def test_the_platform_check_reads_the_glibc_versions_an_elf_file_needs(tmp_path)
     (tmp_path / "text.py").write_text("print('not ELF')\n")
     needs = platform_check.glibc_needed(tmp_path / "native.so")
     assert needs is not None and (2, 31) < needs <= glibc
-    assert platform_check.problems(tmp_path) == [f"native.so: needs GLIBC_{needs[0]}.{needs[1]}"]
+    found = platform_check.problems(tmp_path)
+    assert f"native.so: needs GLIBC_{needs[0]}.{needs[1]}" in found
     assert platform_check.glibc_needed(tmp_path / "text.py") is None
+    # a library the target does not promise must travel in the package
+    facts = platform_check.elf_facts(tmp_path / "native.so")
+    foreign = [n for n in facts.needed if n not in platform_check.SYSTEM_LIBRARIES]
+    for name in foreign:
+        assert f"native.so: needs {name}, which the target does not promise" in found
+        (tmp_path / name).write_bytes(b"bundled")
+    assert len(platform_check.problems(tmp_path)) == len(found) - len(foreign)
 
 
 def test_funcignore_is_read_with_gitignore_rules(tmp_path):
@@ -194,3 +202,20 @@ def test_funcignore_is_read_with_gitignore_rules(tmp_path):
 def test_the_project_funcignore_ships_only_the_app():
     tops = {p.relative_to(package.ROOT).parts[0] for p in package.app_sources(package.ROOT)}
     assert tops == {"host.json", "requirements.txt", "shared", *FUNCTIONS}
+
+
+def test_the_lock_pins_every_requirement_with_a_hash():
+    def pins(text: str) -> dict[str, str]:
+        found = {}
+        for raw in text.splitlines():
+            line = raw.split("#")[0].strip().rstrip("\\").strip()
+            if "==" in line:
+                name, version = line.split("==")
+                found[name.lower()] = version.split()[0]
+        return found
+
+    lock_text = (package.ROOT / "requirements.lock").read_text()
+    locked = pins(lock_text)
+    required = pins((package.ROOT / "requirements.txt").read_text())
+    assert required and {n: locked.get(n) for n in required} == required, "run make lock"
+    assert lock_text.count("--hash=sha256:") == len(locked)

@@ -105,6 +105,8 @@ def test_a_push_to_main_runs_the_tests_once():
     ci = load(ROOT / ".github" / "workflows" / "ci.yml")
     assert set(triggers(ci)) == {"pull_request", "workflow_call"}
     assert [s.get("run") for s in ci["jobs"]["test"]["steps"] if "run" in s] == ["make test"]
+    [compile_infra] = [s["run"] for s in ci["jobs"]["bicep"]["steps"] if "run" in s]
+    assert "az bicep build --file infra/main.bicep" in compile_infra
     deploy = load(ROOT / ".github" / "workflows" / "deploy.yml")
     assert deploy["jobs"]["test"]["uses"] == "$/.github/workflows/ci.yml"
     assert deploy["jobs"]["build"]["needs"] == "test"

@@ -1,11 +1,12 @@
 """Build dist/audit-api.zip, the package both pipelines and `azd deploy` ship (make package).
 
-Contents: the project folder minus what `.funcignore` names (read with gitignore rules, as Core
-Tools' `func pack` reads it), plus the runtime dependencies under
+Contents: the project folder minus what `.funcignore` names (gitignore rules: negation, anchoring,
+`**`), plus the locked runtime dependencies (requirements.lock) under
 `.python_packages/lib/site-packages`, which Azure runs as they are (no remote build).
 
-The dependencies are chosen for the target, not for the machine that builds (see
-tools/platform_check.py), and the result is checked before it is zipped.
+The wheels are chosen for the target, not for the machine that builds (tools/platform_check.py),
+each is checked against its locked hash, and the result is checked before it is zipped: any
+machine, Linux, macOS or Windows, builds the same package.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import pathspec
 
-from tools.platform_check import TARGET_PYTHON, problems, target_platforms
+from tools.platform_check import pip_target_arguments, problems
 
 ROOT = Path(__file__).resolve().parent.parent
 NAME = "audit-api"
@@ -57,9 +58,8 @@ def app_sources(root: Path) -> list[Path]:
     return sorted(files)
 
 
-def install_dependencies(target: Path, requirements: Path = ROOT / "requirements.txt") -> None:
-    platforms = [arg for p in target_platforms() for arg in ("--platform", p)]
-    major, minor = TARGET_PYTHON
+def install_dependencies(target: Path, lock: Path = ROOT / "requirements.lock") -> None:
+    """Exactly the locked wheels, each checked against its hash (see tools/lock.py)."""
     subprocess.run(
         [
             sys.executable,
@@ -69,13 +69,12 @@ def install_dependencies(target: Path, requirements: Path = ROOT / "requirements
             "--quiet",
             "--disable-pip-version-check",
             "--no-compile",
-            "--only-binary=:all:",
-            *platforms,
-            f"--python-version={major}.{minor}",
-            "--implementation=cp",
+            "--no-deps",
+            "--require-hashes",
+            *pip_target_arguments(),
             f"--target={target}",
             "-r",
-            str(requirements),
+            str(lock),
         ],
         check=True,
     )
@@ -101,7 +100,7 @@ def build(out_dir: Path = ROOT / "dist", root: Path = ROOT) -> Path:
             target = staging / source.relative_to(root)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target)
-        install_dependencies(staging / PACKAGES, root / "requirements.txt")
+        install_dependencies(staging / PACKAGES, root / "requirements.lock")
         found = problems(staging / PACKAGES)
         if found:
             raise PackageError("would not load on Azure's image:\n  " + "\n  ".join(found))

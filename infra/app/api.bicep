@@ -162,7 +162,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         instanceMemoryMB: instanceMemoryMB
         maximumInstanceCount: maximumInstanceCount
         // orchestrator and activity triggers scale together as the `durable` group
-        alwaysReady: durableAlwaysReady > 0 ? [
+        alwaysReady: (durableAlwaysReady > 0) ? [
           {
             name: 'durable'
             instanceCount: durableAlwaysReady

@@ -4,6 +4,10 @@ param applicationInsightsName string
 param identityPrincipalId string
 @description('Deployer (AZURE_PRINCIPAL_ID); empty skips its assignment.')
 param principalId string = ''
+@allowed([
+  'User'
+  'ServicePrincipal'
+])
 param principalType string = 'User'
 
 // Durable Functions keeps its task hub in blobs, queues and tables; Flex reads its package from a blob.

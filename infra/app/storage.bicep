@@ -6,6 +6,8 @@ param tags object = {}
 param vnetEnabled bool
 param containerNames array = []
 param tableNames array = []
+@description('Only for the audit account in the original setup: its connection string needs keys.')
+param allowSharedKeyAccess bool = false
 
 resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   // checkov:skip=CKV_AZURE_35: default action is Deny whenever vnetEnabled (the default); without the VNet, Flex Consumption has no fixed outbound addresses to allow.
@@ -19,7 +21,7 @@ resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   }
   properties: {
     accessTier: 'Hot'
-    allowSharedKeyAccess: false
+    allowSharedKeyAccess: allowSharedKeyAccess
     allowBlobPublicAccess: false
     allowCrossTenantReplication: false
     defaultToOAuthAuthentication: true
