@@ -61,7 +61,8 @@ param auditSecretName string = 'audit-storage-connection-string'
 
 param maxRangeDays int = 366
 param partitionDays int = 1
-param maxActivitiesInFlight int = 8
+param maxActivitiesInFlight int = 16
+param maxActivitiesPerJob int = 48
 
 @description('Public base URL for status links when a gateway fronts the app; empty uses the request host.')
 param publicBaseUrl string = ''
@@ -74,6 +75,8 @@ var resourceGroupName = 'rg-${environmentName}'
 var functionAppName = 'func-api-${resourceToken}'
 // Flex Consumption reads the package from this container, with the identity.
 var deploymentContainerName = 'app-package-${take(resourceToken, 7)}'
+// Each range's ids while a job runs (shared/range_results.py); deleted when the job ends.
+var jobResultsContainerName = 'audit-job-ranges'
 var createAuditStorage = empty(auditStorageAccountName)
 var auditResourceGroupName = empty(auditStorageResourceGroupName) ? resourceGroupName : auditStorageResourceGroupName
 
@@ -124,8 +127,12 @@ module storage 'app/storage.bicep' = {
     vnetEnabled: vnetEnabled
     containerNames: [
       deploymentContainerName
+      jobResultsContainerName
     ]
     tableNames: []
+    expiringContainers: [
+      jobResultsContainerName
+    ]
   }
 }
 
@@ -240,6 +247,7 @@ module api 'app/api.bicep' = {
     maxRangeDays: maxRangeDays
     partitionDays: partitionDays
     maxActivitiesInFlight: maxActivitiesInFlight
+    maxActivitiesPerJob: maxActivitiesPerJob
     publicBaseUrl: publicBaseUrl
   }
   // The app must not start before its identity can read storage and publish telemetry.

@@ -2,32 +2,74 @@
 
 The orchestrator replays from history, so everything here is deterministic: the plan (range
 size, window, retry policy) travels in the input, decided once by the client function.
+The history stays small whatever the data: ids live in blobs (shared.range_results), and a job
+has at most MAX_ACTIVITIES_PER_JOB range tasks.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Generator
 from datetime import date
 from itertools import islice
+from typing import TypedDict
 
 import azure.durable_functions as df
 
-from shared.partitions import key_ranges
+from shared.partitions import KeyRange, key_ranges
+from shared.range_results import RangeResult
 from shared.retry import BackoffRetryOptions
 from shared.settings import Settings
 
 ACTIVITY = "query-storage-account-activity-function"
+COUNT_ACTIVITY = "count-distinct-activity-function"
+CLEANUP_ACTIVITY = "delete-range-results-activity-function"
 ORCHESTRATOR = "orchestrator-function"
 log = logging.getLogger(__name__)
 
 
-def job_input(start: date, end: date, settings: Settings) -> dict:
+class RetryPlan(TypedDict):
+    firstIntervalMs: int
+    attempts: int
+    backoff: float
+    maxIntervalMs: int
+
+
+class JobInput(TypedDict):
     """The orchestration input: the range and the plan, fixed at submit time."""
+
+    start: str
+    end: str
+    daysPerActivity: int
+    maxInFlight: int
+    retry: RetryPlan
+
+
+class RangeTask(KeyRange):
+    """One activity's input: its key range and where its result goes."""
+
+    job: str
+    index: int
+
+
+def days_per_activity(start: date, end: date, settings: Settings) -> int:
+    """PARTITION_DAYS, widened so that no job has more than MAX_ACTIVITIES_PER_JOB activities.
+
+    Each activity is one task in the job's history, and the history is replayed on every
+    episode: a bounded number of tasks keeps a 366-day job's orchestration as cheap as a
+    40-day one's. A wider range costs the table nothing: it reads the same partitions, in order.
+    """
+    days = (end - start).days + 1
+    ranges = math.ceil(days / settings.partition_days)
+    return settings.partition_days * math.ceil(ranges / settings.max_activities_per_job)
+
+
+def job_input(start: date, end: date, settings: Settings) -> JobInput:
     return {
         "start": start.isoformat(),
         "end": end.isoformat(),
-        "partitionDays": settings.partition_days,
+        "daysPerActivity": days_per_activity(start, end, settings),
         "maxInFlight": settings.max_in_flight,
         "retry": {
             "firstIntervalMs": settings.retry_first_interval_ms,
@@ -43,10 +85,15 @@ def progress(done: int, total: int) -> dict:
 
 
 def audit_orchestrator(context: df.DurableOrchestrationContext) -> Generator:
-    """Count distinct identification numbers over the job's range, at most N ranges at a time."""
-    job = context.get_input()
+    """Count distinct identification numbers over the job's range, at most N ranges at a time.
+
+    Each range's activity stores its ids in a blob and returns only the blob's name; a last
+    activity counts the distinct ids over those blobs, and the blobs are deleted however the
+    job ends. So the history holds names and counts, never ids.
+    """
+    job: JobInput = context.get_input()
     ranges = key_ranges(
-        date.fromisoformat(job["start"]), date.fromisoformat(job["end"]), job["partitionDays"]
+        date.fromisoformat(job["start"]), date.fromisoformat(job["end"]), job["daysPerActivity"]
     )
     policy = job["retry"]
     options = BackoffRetryOptions(
@@ -55,21 +102,35 @@ def audit_orchestrator(context: df.DurableOrchestrationContext) -> Generator:
     total = len(ranges)
     context.set_custom_status(progress(0, total))
 
-    def schedule(key_range: dict):
-        return context.call_activity_with_retry(ACTIVITY, options, key_range)
+    def schedule(index: int, key_range: KeyRange):
+        task: RangeTask = {**key_range, "job": context.instance_id, "index": index}
+        return context.call_activity_with_retry(ACTIVITY, options, task)
 
-    waiting = iter(ranges)
-    running = [schedule(r) for r in islice(waiting, max(1, job["maxInFlight"]))]
-    results: list[list[str]] = []  # merged once at the end, not again on every replay
-    while running:
-        finished = yield context.task_any(running)
-        running.remove(finished)
-        results.append((yield finished))  # re-raises when the range failed after its retries
-        context.set_custom_status(progress(len(results), total))
-        running.extend(schedule(r) for r in islice(waiting, 1))
-    distinct = set().union(*results)
+    waiting = iter(enumerate(ranges))
+    running = [schedule(i, r) for i, r in islice(waiting, max(1, job["maxInFlight"]))]
+    blobs: list[str] = []
+    try:
+        while running:
+            finished = yield context.task_any(running)
+            running.remove(finished)
+            result: RangeResult = yield finished  # re-raises when the range failed after retries
+            blobs.append(result["blob"])
+            context.set_custom_status(progress(len(blobs), total))
+            running.extend(schedule(i, r) for i, r in islice(waiting, 1))
+        count = yield context.call_activity_with_retry(COUNT_ACTIVITY, options, sorted(blobs))
+    except Exception:
+        yield from _delete_results(context, options)
+        raise
+    yield from _delete_results(context, options)
     if not context.is_replaying:
-        log.info(
-            "audit job %s counted %d ids over %d ranges", context.instance_id, len(distinct), total
-        )
-    return len(distinct)
+        log.info("audit job %s counted %d ids over %d ranges", context.instance_id, count, total)
+    return count
+
+
+def _delete_results(context: df.DurableOrchestrationContext, options: df.RetryOptions):
+    """Best effort: a job's answer never depends on its clean-up; retention removes leftovers."""
+    try:
+        yield context.call_activity_with_retry(CLEANUP_ACTIVITY, options, context.instance_id)
+    except Exception:  # noqa: BLE001 - recorded in the history, so replay takes the same path
+        if not context.is_replaying:
+            log.warning("could not delete the range results of job %s", context.instance_id)

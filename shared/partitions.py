@@ -8,9 +8,13 @@ the partition keys hold.
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import TypedDict
+
+# A partition-key range: [from, to), or [from, to] for the last one (`from` is a keyword).
+KeyRange = TypedDict("KeyRange", {"from": str, "to": str, "toInclusive": bool})
 
 
-def key_ranges(start: date, end: date, days: int) -> list[dict]:
+def key_ranges(start: date, end: date, days: int) -> list[KeyRange]:
     """Return the activity inputs covering [start, end] in chunks of `days` days."""
     if days < 1:
         raise ValueError("days must be at least 1")

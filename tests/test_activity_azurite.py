@@ -70,11 +70,21 @@ def test_pages_are_followed_and_entities_without_the_id_are_skipped(azurite):
     assert len(ids) == 1500  # 2,300 rows over 3 pages of 1,000
 
 
-def test_the_function_entry_point_uses_the_configured_table(audit_table, monkeypatch):
+def test_the_function_entry_point_stores_its_ids_and_returns_only_a_reference(
+    audit_table, monkeypatch
+):
     monkeypatch.setenv("AUDIT_TABLE_CONNECTION_STRING", audit_table)
+    monkeypatch.setenv("AzureWebJobsStorage", audit_table)
     activity.default_pool.cache_clear()
+    activity.default_results.cache_clear()
     try:
-        ids = activity.main({"from": "2021-10-05", "to": "2021-10-06", "toInclusive": False})
+        task = {"from": "2021-10-05", "to": "2021-10-06", "toInclusive": False}
+        result = activity.main({**task, "job": "entrypoint", "index": 3})
+        expected = expected_count(generate(**SEED), "2021-10-05", "2021-10-05")
+        assert result == {"blob": "entrypoint/00003.txt", "ids": expected}
+        store = activity.default_results()
+        assert store.count_distinct([result["blob"]]) == expected
+        assert store.delete_job("entrypoint") == 1
     finally:
         activity.default_pool.cache_clear()
-    assert len(ids) == expected_count(generate(**SEED), "2021-10-05", "2021-10-05")
+        activity.default_results.cache_clear()

@@ -45,10 +45,12 @@ def test_function_json_is_schema_valid_with_known_binding_types(path):
     assert {b["type"] for b in spec["bindings"]} <= KNOWN_TYPES
 
 
-def test_four_functions_whose_bindings_match_their_entry_points():
+def test_six_functions_whose_bindings_match_their_entry_points():
     _, functions = load_catalog(ROOT)
     assert sorted(functions) == [
         "client-function",
+        "count-distinct-activity-function",
+        "delete-range-results-activity-function",
         "get-status-function",
         "orchestrator-function",
         "query-storage-account-activity-function",

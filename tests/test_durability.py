@@ -42,6 +42,7 @@ def some_progress(host: HostProcess, jobs: dict) -> bool:
 def test_a_killed_host_resumes_every_job_to_the_same_result(audit_table, tmp_path):
     env = {
         "AUDIT_TABLE_CONNECTION_STRING": audit_table,
+        "AzureWebJobsStorage": audit_table,
         "MAX_ACTIVITIES_IN_FLIGHT": "2",
         "FUNCTIONS_WORKER_PROCESS_COUNT": "2",
     }

@@ -6,7 +6,9 @@ import re
 
 import pytest
 import requests
+from azure.storage.blob import BlobServiceClient
 
+from shared.range_results import CONTAINER
 from tests.conftest import SEED
 from tests.contract import assert_matches
 from tests.support import FUNCTION_KEY, ROOT, SYSTEM_KEY, HostProcess, hosted, wait_done
@@ -15,7 +17,11 @@ from tools.seed import expected_count, generate
 
 @pytest.fixture(scope="module")
 def app(audit_table, tmp_path_factory) -> HostProcess:
-    env = {"AUDIT_TABLE_CONNECTION_STRING": audit_table, "MAX_ACTIVITIES_IN_FLIGHT": "4"}
+    env = {
+        "AUDIT_TABLE_CONNECTION_STRING": audit_table,
+        "AzureWebJobsStorage": audit_table,
+        "MAX_ACTIVITIES_IN_FLIGHT": "4",
+    }
     with hosted(ROOT, tmp_path_factory.mktemp("e2e"), env) as host:
         yield host
 
@@ -25,7 +31,7 @@ def status_path(response: requests.Response) -> str:
 
 
 @pytest.mark.parametrize(("s", "e"), [("2021-10-02", "2021-10-15"), ("01/10/2021", "20/10/2021")])
-def test_submit_then_poll_until_completed_gives_the_independent_count(app, s, e):
+def test_submit_then_poll_until_completed_gives_the_independent_count(app, audit_table, s, e):
     submitted = app.get(f"/api/submit/query?s={s}&e={e}")
     assert submitted.status_code == 202
     assert_matches("GET", "/submit/query", submitted)
@@ -40,6 +46,10 @@ def test_submit_then_poll_until_completed_gives_the_independent_count(app, s, e)
         "status": "Completed",
         "result": expected_count(generate(**SEED), start, end),
     }
+    # the ranges' blobs are gone once the job has its answer
+    service = BlobServiceClient.from_connection_string(audit_table)
+    container = service.get_container_client(CONTAINER)
+    assert [b.name for b in container.list_blobs(name_starts_with=f"{body['id']}/")] == []
 
 
 def test_post_submits_too_and_polling_shows_progress(app):

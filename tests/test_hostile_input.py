@@ -84,6 +84,7 @@ def test_validate_range_only_raises_documented_errors(start, end):
 def host(audit_table, tmp_path_factory) -> HostProcess:
     env = {
         "AUDIT_TABLE_CONNECTION_STRING": audit_table,
+        "AzureWebJobsStorage": audit_table,
         "MAX_RANGE_DAYS": "31",
         "PARTITION_DAYS": "31",
     }  # valid random submissions stay one or two activities

@@ -19,15 +19,18 @@ import pytest
 import yaml
 from pycep import BicepParser
 
+from shared.range_results import CONTAINER
 from tests.support import ROOT
 
 INFRA = ROOT / "infra"
 BICEP = sorted(INFRA.rglob("*.bicep"))
 CHECKOV = ROOT / ".tools" / "checkov" / "bin" / "checkov"
 # Read by the platform, not by the app's code: the Functions host (AzureWebJobsStorage__*,
-# Application Insights) and azure-identity, which picks a user-assigned identity by client id.
+# Application Insights), the Python worker (its thread pool) and azure-identity, which picks a
+# user-assigned identity by client id.
 PLATFORM = re.compile(
-    r"AzureWebJobsStorage__\w+|APPLICATIONINSIGHTS_(CONNECTION|AUTHENTICATION)_STRING|AZURE_CLIENT_ID"
+    r"AzureWebJobsStorage__\w+|APPLICATIONINSIGHTS_(CONNECTION|AUTHENTICATION)_STRING"
+    r"|AZURE_CLIENT_ID|PYTHON_THREADPOOL_THREAD_COUNT"
 )
 
 
@@ -221,7 +224,7 @@ def test_durable_functions_scale_as_one_group():
 
 def test_every_app_setting_written_is_one_the_app_or_the_platform_reads():
     read = settings_read_by_the_app()
-    assert {"AUDIT_TABLE_ENDPOINT", "AppConfigEndpoint", "MAX_ACTIVITIES_IN_FLIGHT"} <= read
+    assert {"AUDIT_TABLE_ENDPOINT", "AppConfigEndpoint", "MAX_ACTIVITIES_PER_JOB"} <= read
     unread = {n for n in app_settings() if n not in read and not PLATFORM.fullmatch(n)}
     assert unread == set()
 
@@ -245,3 +248,22 @@ def test_azd_deploys_the_checked_package_without_a_remote_build():
     assert parameters["vnetEnabled"]["value"] == "${VNET_ENABLED=true}"
     outputs = set(main["outputs"])
     assert {"AZURE_FUNCTION_APP_NAME", "SERVICE_API_URI", "AZURE_RESOURCE_GROUP"} <= outputs
+
+
+def test_job_results_have_their_container_and_a_retention_rule():
+    main = parse(INFRA / "main.bicep")
+    assert main["variables"]["jobResultsContainerName"]["value"] == CONTAINER
+    host = body(main["modules"]["storage"])["params"]
+    assert "jobResultsContainerName" in host["containerNames"]
+    assert host["expiringContainers"] == ["jobResultsContainerName"]
+    [(_, _, policy, _)] = resources("Microsoft.Storage/storageAccounts/managementPolicies")
+    [rule] = policy["properties"]["policy"]["rules"]
+    assert rule["definition"]["actions"]["baseBlob"]["delete"]["daysAfterModificationGreaterThan"]
+
+
+def test_one_instance_runs_as_many_activities_as_a_job_keeps_in_flight():
+    host = json.loads((ROOT / "host.json").read_text())
+    per_instance = host["extensions"]["durableTask"]["maxConcurrentActivityFunctions"]
+    assert app_settings()["PYTHON_THREADPOOL_THREAD_COUNT"] == str(per_instance)
+    main = parse(INFRA / "main.bicep")
+    assert main["parameters"]["maxActivitiesInFlight"]["default"] == per_instance

@@ -80,6 +80,7 @@ def assert_exactly_once(host: HostProcess, jobs: dict) -> None:
 def restart_storm(audit_table: str, data: Path, kills: int, seed: int) -> None:
     env = {
         "AUDIT_TABLE_CONNECTION_STRING": audit_table,
+        "AzureWebJobsStorage": audit_table,
         "MAX_ACTIVITIES_IN_FLIGHT": "2",
         "FUNCTIONS_WORKER_PROCESS_COUNT": "2",
     }
@@ -124,6 +125,7 @@ def own_azurite(tmp_path) -> Azurite:
 def test_a_short_storage_outage_is_ridden_out_by_retries(own_azurite, start_host):
     env = {
         "AUDIT_TABLE_CONNECTION_STRING": own_azurite.connection_string,
+        "AzureWebJobsStorage": own_azurite.connection_string,
         "MAX_ACTIVITIES_IN_FLIGHT": "1",
         **FAST_RETRIES,
     }
@@ -146,6 +148,7 @@ def test_a_short_storage_outage_is_ridden_out_by_retries(own_azurite, start_host
 def test_an_outage_longer_than_the_retry_budget_fails_the_job_cleanly(own_azurite, start_host):
     env = {
         "AUDIT_TABLE_CONNECTION_STRING": own_azurite.connection_string,
+        "AzureWebJobsStorage": own_azurite.connection_string,
         "ACTIVITY_RETRY_ATTEMPTS": "2",
         "ACTIVITY_RETRY_FIRST_INTERVAL_MS": "100",
     }
@@ -163,7 +166,11 @@ def test_flaky_storage_still_gives_exact_results(azurite, audit_table, start_hos
         azurite.port, {"503": 0.08, "500": 0.05, "drop": 0.05, "slow": 0.05}, seed=3, delay=0.3
     ).start()
     try:
-        env = {"AUDIT_TABLE_CONNECTION_STRING": connection_string(proxy.port), **FAST_RETRIES}
+        env = {
+            "AUDIT_TABLE_CONNECTION_STRING": connection_string(proxy.port),
+            "AzureWebJobsStorage": azurite.connection_string,
+            **FAST_RETRIES,
+        }
         host = start_host(env=env)
         jobs = {submit(host, s, e): (s, e) for s, e in RANGES[:2]}
         assert_exactly_once(host, jobs)
@@ -215,7 +222,9 @@ async def _load(base: str, jobs: int, pollers: int) -> tuple[dict[str, tuple], C
 
 
 def load_test(audit_table: str, start_host, jobs: int) -> None:
-    host = start_host(env={"AUDIT_TABLE_CONNECTION_STRING": audit_table})
+    host = start_host(
+        env={"AUDIT_TABLE_CONNECTION_STRING": audit_table, "AzureWebJobsStorage": audit_table}
+    )
     submitted, codes = asyncio.run(_load(host.base, jobs, pollers=16))
     assert codes[202] >= jobs and not any(code >= 500 for code in codes), codes
     for job_id, (start, end) in submitted.items():

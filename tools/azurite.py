@@ -1,4 +1,8 @@
-"""Start and stop the Azurite table service (from node_modules) on loopback."""
+"""Start and stop Azurite's table and blob services (from node_modules) on loopback.
+
+One process per service: a long table scan blocks Node's event loop, and must not stall the
+blob reads and writes of the jobs that run at the same time.
+"""
 
 from __future__ import annotations
 
@@ -17,10 +21,11 @@ ACCOUNT_KEY = (
 )
 
 
-def connection_string(port: int, host: str = "127.0.0.1") -> str:
+def connection_string(table_port: int, blob_port: int | None = None) -> str:
+    blob = f"BlobEndpoint=http://127.0.0.1:{blob_port}/{ACCOUNT};" if blob_port else ""
     return (
         f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};"
-        f"TableEndpoint=http://{host}:{port}/{ACCOUNT};"
+        f"TableEndpoint=http://127.0.0.1:{table_port}/{ACCOUNT};{blob}"
     )
 
 
@@ -44,28 +49,33 @@ def wait_for_port(port: int, timeout: float, process: subprocess.Popen | None = 
 
 
 class Azurite:
-    """One Azurite table service with a data folder of its own."""
+    """Azurite's table and blob services with a data folder of their own; `port` is the table's."""
 
-    def __init__(self, data_dir: Path, port: int | None = None) -> None:
+    def __init__(self, data_dir: Path, port: int | None = None, blob_port: int | None = None):
         self.data_dir, self.port = data_dir, port or free_port()
-        self.process: subprocess.Popen | None = None
+        self.blob_port = blob_port or free_port()
+        self.processes: list[subprocess.Popen] = []
 
     @property
     def connection_string(self) -> str:
-        return connection_string(self.port)
+        """Table and blob endpoints: what AzureWebJobsStorage and the audit table setting take."""
+        return connection_string(self.port, self.blob_port)
 
-    def start(self, timeout: float = 60) -> Azurite:
-        binary = ROOT / "node_modules" / ".bin" / "azurite-table"
+    @property
+    def table_endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}/{ACCOUNT}"
+
+    def _start(self, service: str, port: int, timeout: float) -> None:
+        binary = ROOT / "node_modules" / ".bin" / f"azurite-{service}"
         if not binary.exists():
-            raise FileNotFoundError("Azurite is not installed: run `npm ci` (or `make node`)")
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.process = subprocess.Popen(
+            raise FileNotFoundError("Azurite is not installed: run `npm ci` (or `make deps`)")
+        process = subprocess.Popen(
             [
                 str(binary),
-                "--tableHost",
+                f"--{service}Host",
                 "127.0.0.1",
-                "--tablePort",
-                str(self.port),
+                f"--{service}Port",
+                str(port),
                 "--location",
                 str(self.data_dir),
                 "--skipApiVersionCheck",
@@ -76,8 +86,23 @@ class Azurite:
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
-        wait_for_port(self.port, timeout, self.process)
+        self.processes.append(process)
+        wait_for_port(port, timeout, process)
+
+    def start(self, timeout: float = 60) -> Azurite:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self._start("table", self.port, timeout)
+            self._start("blob", self.blob_port, timeout)
+        except BaseException:
+            self.stop()
+            raise
         return self
+
+    @property
+    def process(self) -> subprocess.Popen | None:
+        """The table service's process (the one fault tests stop and start)."""
+        return self.processes[0] if self.processes else None
 
     def wait_saved(self, since: float, timeout: float = 30) -> None:
         """Wait until Azurite has saved what was written before `since` (it autosaves every
@@ -91,11 +116,12 @@ class Azurite:
         raise TimeoutError("Azurite did not save its data in time")
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
-        self.process = None
+        for process in self.processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+                try:
+                    process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait(timeout=10)
+        self.processes = []

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import json
 import os
 import platform
@@ -16,7 +15,6 @@ import shutil
 import sqlite3
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, replace
@@ -24,21 +22,18 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import aiohttp
-import azure.functions as func
 import requests
 from azure.core.credentials import AzureNamedKeyCredential
 from azure.data.tables import TableClient, TableSasPermissions, generate_table_sas
 
-from devhost.durable import events as ev
-from shared.orchestration import job_input
-from shared.settings import Settings
-from tools.azurite import ACCOUNT, ACCOUNT_KEY, ROOT, Azurite, free_port, wait_for_port
+from tools.azurite import ACCOUNT, ACCOUNT_KEY, ROOT, Azurite
+from tools.bench_data import HOME, DataSet
+from tools.bench_host import KEY, Host, job, original, percentile
+from tools.bench_modelled import ModelledPlan, overhead, run_modelled
 from tools.bench_report import write_report
 from tools.seed import generate, upload
 
 START = date(2021, 1, 1)
-FILTER = "PartitionKey ge @start and PartitionKey le @end and CertNumber ne ''"
-KEY = "bench-function-key"
 
 
 @dataclass
@@ -51,86 +46,44 @@ class Plan:
     burst_jobs: int
     poll_seconds: float
     memory_jobs: int
-    replay_ids: int  # ids per range in the replayed history (about what 200,000 entities give)
+    modelled: ModelledPlan
 
 
-FULL = Plan(100_000, 30, 5, [25_000, 50_000, 100_000, 200_000], 30, 500, 10.0, 10_000, 6000)
-SMOKE = Plan(3_000, 5, 2, [1_000, 2_000], 3, 20, 1.0, 100, 500)
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else 0.0
-
-
-class Host:
-    """The local host serving the app against one table, in a subprocess."""
-
-    def __init__(self, connection_string: str, table: str, data: Path, processes: int = 2) -> None:
-        self.port = free_port()
-        self.data = data / f"host-{table}-{processes}"
-        env = {
-            **os.environ,
-            "AUDIT_TABLE_CONNECTION_STRING": connection_string,
-            "AUDIT_TABLE_NAME": table,
-            "DEVHOST_FUNCTION_KEY": KEY,
-            "STATUS_RETRY_AFTER_SECONDS": "1",
-            "FUNCTIONS_WORKER_PROCESS_COUNT": str(processes),
-        }
-        self.log = open(data / f"host-{table}-{processes}.log", "wb")  # closed in stop()
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "devhost",
-                "--app",
-                str(ROOT),
-                "--port",
-                str(self.port),
-                "--data",
-                str(self.data),
-            ],
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        wait_for_port(self.port, 60, self.process)
-        self.base = f"http://127.0.0.1:{self.port}/api"
-
-    @property
-    def database(self) -> Path:
-        return self.data / "AuditQueryHub.sqlite"
-
-    def peak_rss_mib(self) -> float:
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        return 0.0
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=30)
-        self.log.close()
+FULL = Plan(
+    100_000,
+    30,
+    5,
+    [25_000, 50_000, 100_000, 200_000],
+    30,
+    500,
+    10.0,
+    10_000,
+    ModelledPlan(
+        data=DataSet(1_000_000, 366),
+        days=(30, 120, 366),
+        runs=2,
+        sweep=((48, 8), (48, 12), (24, 16), (96, 16)),
+        overhead_days=(30, 40, 120, 366),
+    ),
+)
+SMOKE = Plan(
+    3_000,
+    5,
+    2,
+    [1_000, 2_000],
+    3,
+    20,
+    1.0,
+    100,
+    ModelledPlan(
+        data=DataSet(2_400, 12), days=(4, 12), runs=1, sweep=((4, 2),), overhead_days=(4, 12)
+    ),
+)
 
 
 def seed_table(azurite: Azurite, table: str, entities: int, days: int) -> tuple[str, str]:
     upload(azurite.connection_string, table, generate(START, days, max(1, entities // days)))
     return START.isoformat(), (START + timedelta(days=days - 1)).isoformat()
-
-
-# ---- (a) the original activity: one sequential query over the whole range, then a set
-def original(connection_string: str, table: str, start: str, end: str) -> tuple[float, int, int]:
-    client = TableClient.from_connection_string(connection_string, table)
-    began = time.perf_counter()
-    items = [
-        e["identificationNumber"]
-        for e in client.query_entities(
-            FILTER, parameters={"start": start, "end": end}, select="identificationNumber"
-        )
-        if "identificationNumber" in e
-    ]
-    count = len(set(items))
-    return time.perf_counter() - began, count, len(items)
 
 
 # ---- (c) the floor: page through the same filtered result, reading only what paging needs
@@ -159,26 +112,6 @@ def floor(azurite: Azurite, table: str, start: str, end: str) -> float:
         params["NextPartitionKey"] = next_pk
         params["NextRowKey"] = response.headers.get("x-ms-continuation-NextRowKey", "")
     return time.perf_counter() - began
-
-
-# ---- (b) the app's job end to end through the local host
-def job(host: Host, start: str, end: str, timeout: float = 1800) -> tuple[float, int, str]:
-    session = requests.Session()
-    session.headers["x-functions-key"] = KEY
-    began = time.perf_counter()
-    submitted = session.get(f"{host.base}/submit/query", params={"s": start, "e": end}, timeout=30)
-    submitted.raise_for_status()
-    url = submitted.json()["statusUri"]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = session.get(url, timeout=30)
-        if status.status_code == 200:
-            body = status.json()
-            if body["status"] != "Completed":
-                raise RuntimeError(f"job ended {body['status']}")
-            return time.perf_counter() - began, body["result"], url
-        time.sleep(0.02)
-    raise TimeoutError(url)
 
 
 def query_vs_original(
@@ -362,8 +295,9 @@ def machine() -> dict:
     }
 
 
-def run(plan: Plan, work: Path) -> dict:
+def run(plan: Plan, work: Path, home: Path) -> dict:
     results: dict = {"machine": machine(), "plan": plan.__dict__}
+    results["modelled"] = run_modelled(plan.modelled, work, home)
     azurite = Azurite(work / "azurite").start()
     hosts: list[Host] = []
     try:
@@ -390,7 +324,6 @@ def run(plan: Plan, work: Path) -> dict:
             sized.stop()
             hosts.remove(sized)
         results["scaling"] = scaling
-        results["replay"] = replay_cost(plan.days, plan.replay_ids)
     finally:
         for running in hosts:
             running.stop()
@@ -399,46 +332,10 @@ def run(plan: Plan, work: Path) -> dict:
     return results
 
 
-def replay_cost(ranges: int, ids_per_range: int, repeats: int = 5) -> dict:
-    """One orchestrator episode replaying a finished fan-out, in this process: what history costs.
-
-    The history is what the local host stores for a job whose every range has completed."""
-    orchestrator = importlib.import_module("orchestrator-function").main
-    job = job_input(START, START + timedelta(days=ranges - 1), Settings(max_in_flight=ranges))
-    ids = json.dumps([f"ID{i:08d}" for i in range(ids_per_range)])
-    history = [
-        ev.orchestrator_started(0),
-        ev.execution_started(0, "replay", "orchestrator-function", json.dumps(job), None),
-    ]
-    history += [ev.task_completed(0, task, ids) for task in range(ranges)]
-    payload = json.dumps(
-        {
-            "history": history,
-            "input": json.dumps(job),
-            "instanceId": "replay",
-            "isReplaying": True,
-            "parentInstanceId": None,
-            "upperSchemaVersion": 1,
-            "upperSchemaVersionNew": 2,
-        }
-    )
-    began = time.perf_counter()
-    for _ in range(repeats):
-        state = json.loads(orchestrator(func.OrchestrationContext(payload)))
-    if not state["isDone"]:
-        raise AssertionError("the replayed fan-out should be complete")
-    return {
-        "ranges": ranges,
-        "ids_per_range": ids_per_range,
-        "history_mib": len(payload) / 2**20,
-        "episode_ms": (time.perf_counter() - began) / repeats * 1000,
-    }
-
-
 def engine_sections(plan: Plan, work: Path) -> dict:
-    """Sections 3-5 on a fresh Azurite with one empty table: they measure the host, not the
-    emulator (an Azurite holding the earlier sections' 475,000 entities answers even empty
-    queries several times slower)."""
+    """Orchestration overhead and sections 3-5 on a fresh Azurite with one empty table: they
+    measure the host, not the emulator (an Azurite holding the earlier sections' 475,000
+    entities answers even empty queries several times slower)."""
     azurite = Azurite(work / "azurite-empty").start()
     try:
         TableClient.from_connection_string(azurite.connection_string, "empty").create_table()
@@ -450,6 +347,7 @@ def engine_sections(plan: Plan, work: Path) -> dict:
         host = Host(azurite.connection_string, "empty", work)
         try:
             return {
+                "overhead": overhead(azurite, "empty", work, plan.modelled),
                 "engine": {
                     **engine(host, plan.lone_jobs, plan.burst_jobs),
                     "jobs_per_s_one_process": one_process,
@@ -474,7 +372,7 @@ def main(argv: list[str] | None = None) -> None:
     plan = replace(plan, entities=args.entities or plan.entities, runs=args.runs or plan.runs)
     out = args.out or (Path(tempfile.mkdtemp()) if args.smoke else ROOT / "docs")
     with tempfile.TemporaryDirectory() as work:
-        results = run(plan, Path(work))
+        results = run(plan, Path(work), Path(work) if args.smoke else HOME)
     write_report(results, out)
     print(f"wrote {out / 'benchmarks.json'} and {out / 'benchmarks.md'}")
 

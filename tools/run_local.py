@@ -46,6 +46,7 @@ def main() -> int:
             "FUNCTIONS_WORKER_PROCESS_COUNT": "2",  # fan-outs use both cores
             **os.environ,
             "AUDIT_TABLE_CONNECTION_STRING": azurite.connection_string,
+            "AzureWebJobsStorage": azurite.connection_string,  # range results (blobs)
             "DEVHOST_FUNCTION_KEY": key,
         }
         host = subprocess.Popen(

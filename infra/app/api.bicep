@@ -20,7 +20,8 @@ param appConfigEndpoint string = ''
 param auditTableName string = 'audit'
 param maxRangeDays int = 366
 param partitionDays int = 1
-param maxActivitiesInFlight int = 8
+param maxActivitiesInFlight int = 16
+param maxActivitiesPerJob int = 48
 param publicBaseUrl string = ''
 
 resource storageAccount 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
@@ -96,6 +97,16 @@ var baseAppSettings = [
   {
     name: 'MAX_ACTIVITIES_IN_FLIGHT'
     value: string(maxActivitiesInFlight)
+  }
+  {
+    name: 'MAX_ACTIVITIES_PER_JOB'
+    value: string(maxActivitiesPerJob)
+  }
+  // The Python worker runs sync activities in a thread pool (cores + 4 threads by default):
+  // as many threads as host.json lets activities run at once on one instance.
+  {
+    name: 'PYTHON_THREADPOOL_THREAD_COUNT'
+    value: '16'
   }
 ]
 

@@ -6,6 +6,9 @@ param tags object = {}
 param vnetEnabled bool
 param containerNames array = []
 param tableNames array = []
+@description('Containers whose blobs are deleted expireAfterDays after their last change.')
+param expiringContainers array = []
+param expireAfterDays int = 7
 @description('Only for the audit account in the original setup: its connection string needs keys.')
 param allowSharedKeyAccess bool = false
 
@@ -61,3 +64,35 @@ resource tables 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-
 
 output name string = account.name
 output id string = account.id
+
+// What a job could not clean up (it failed mid-way, or its clean-up did) does not stay forever.
+resource retention 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05-01' = if (!empty(expiringContainers)) {
+  parent: account
+  name: 'default'
+  properties: {
+    policy: {
+      rules: [
+        {
+          name: 'expire-job-results'
+          enabled: true
+          type: 'Lifecycle'
+          definition: {
+            filters: {
+              blobTypes: [
+                'blockBlob'
+              ]
+              prefixMatch: [for container in expiringContainers: '${container}/']
+            }
+            actions: {
+              baseBlob: {
+                delete: {
+                  daysAfterModificationGreaterThan: expireAfterDays
+                }
+              }
+            }
+          }
+        }
+      ]
+    }
+  }
+}
