@@ -18,16 +18,19 @@ from aiohttp import web
 from devhost.config import HostConfig, build_config, load_local_settings
 from devhost.durable.client_binding import client_binding
 from devhost.durable.engine import Engine
-from devhost.errors import AppLoadError
+from devhost.errors import AppLoadError, StoreError
 from devhost.functions.catalog import load_catalog
 from devhost.functions.invoker import Invoker
 from devhost.functions.workers import WorkerPool
 from devhost.http.app import describe_routes, public_app, rpc_app
+from devhost.http.listener import GuardedAppRunner, ListenerLimits, raise_file_limit
 from devhost.http.management import ManagementApi
 from devhost.http.triggers import TriggerHandler
+from devhost.store.lock import DataFolderLock
 from devhost.store.sqlite import Store
 
 MAX_BODY = 1024 * 1024
+SHUTDOWN_BUDGET = 10.0  # seconds for in-flight work once SIGTERM arrives; then the host exits
 log = logging.getLogger("devhost")
 
 
@@ -45,8 +48,7 @@ def _shown(key: str, variable: str) -> str:
     return f"(from {variable})" if os.environ.get(variable) else key
 
 
-async def serve(config: HostConfig, invoker: Invoker, stop: asyncio.Event) -> None:
-    store = Store(config.data_dir / f"{config.hub_name}.sqlite")
+async def serve(config: HostConfig, invoker: Invoker, store: Store, stop: asyncio.Event) -> None:
     engine = Engine(store, invoker, config.max_activities, config.max_orchestrators)
     api = ManagementApi(
         store,
@@ -70,7 +72,10 @@ async def serve(config: HostConfig, invoker: Invoker, stop: asyncio.Event) -> No
         for spec in invoker.functions.values()
         if spec.kind == "http"
     ]
-    runner = web.AppRunner(public_app(config, handlers, api, MAX_BODY), access_log=None)
+    limits = ListenerLimits(config.max_connections, config.header_timeout, config.idle_timeout)
+    runner = GuardedAppRunner(
+        public_app(config, handlers, api, MAX_BODY), limits, access_log=None, shutdown_timeout=2
+    )
     await runner.setup()
     await web.TCPSite(runner, config.host, config.port).start()
     engine_task = asyncio.ensure_future(engine.run())
@@ -89,12 +94,25 @@ async def serve(config: HostConfig, invoker: Invoker, stop: asyncio.Event) -> No
     try:
         await stop.wait()
     finally:
-        await engine.stop()
+        await asyncio.wait_for(engine.stop(), SHUTDOWN_BUDGET)
         engine_task.cancel()
         await asyncio.gather(engine_task, return_exceptions=True)
         await runner.cleanup()
         await rpc_runner.cleanup()
-        store.close()
+
+
+def open_state(config: HostConfig) -> tuple[DataFolderLock, Store]:
+    """The data folder's lock, then its store: refused with one line if either is unusable."""
+    try:
+        config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        lock = DataFolderLock(config.data_dir).acquire()
+    except OSError as error:
+        raise StoreError(f"cannot use {config.data_dir}: {error.strerror}") from None
+    try:
+        return lock, Store(config.data_dir / f"{config.hub_name}.sqlite")
+    except StoreError:
+        lock.release()
+        raise
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,10 +128,21 @@ def main(argv: list[str] | None = None) -> int:
         config = build_config(
             app_dir, host_json, (args.data or app_dir / ".devhost").resolve(), args.host, args.port
         )
+        lock, store = open_state(config)
+    except (AppLoadError, StoreError) as error:
+        print(f"devhost: {error}", file=sys.stderr)
+        return 2
+    raise_file_limit()
+    code = 0
+    try:
         # importing every function here refuses a broken app before anything listens
-        invoker = Invoker(functions, app_dir, threads=config.max_activities + 8)
+        invoker = Invoker(
+            functions, app_dir, threads=config.max_activities + 8, timeout=config.function_timeout
+        )
     except AppLoadError as error:
         print(f"devhost: {error}", file=sys.stderr)
+        store.close()
+        lock.release()
         return 2
     if config.worker_processes > 1:  # the host process counts as the first worker
         invoker.remote = WorkerPool(app_dir, config.worker_processes - 1, config.max_activities)
@@ -123,16 +152,23 @@ def main(argv: list[str] | None = None) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await serve(config, invoker, stop)
+        await serve(config, invoker, store, stop)
 
     try:
         asyncio.run(run())
     except OSError as error:
         print(f"devhost: cannot listen on {config.host}:{config.port}: {error}", file=sys.stderr)
-        return 1
+        code = 1
     finally:
         invoker.close()
-    return 0
+        store.close()
+        lock.release()
+    # A function still running in a thread of this process cannot be stopped, and the
+    # interpreter would wait for it at exit: everything is closed and saved, so leave now.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -37,6 +37,9 @@ class HostConfig:
     function_key: str
     system_key: str
     worker_processes: int = 1
+    max_connections: int = 512
+    header_timeout: float = 10.0
+    idle_timeout: float = 30.0
 
     @property
     def public_base(self) -> str:
@@ -77,7 +80,24 @@ def build_config(
         function_key=os.environ.get("DEVHOST_FUNCTION_KEY") or secrets.token_urlsafe(24),
         system_key=os.environ.get("DEVHOST_SYSTEM_KEY") or secrets.token_urlsafe(24),
         worker_processes=_positive(os.environ.get("FUNCTIONS_WORKER_PROCESS_COUNT", "1")),
+        max_connections=int(_number("DEVHOST_MAX_CONNECTIONS", 512, 1, 100_000)),
+        header_timeout=_number("DEVHOST_HEADER_TIMEOUT_SECONDS", 10, 0.1, 3600),
+        idle_timeout=_number("DEVHOST_IDLE_TIMEOUT_SECONDS", 30, 0.1, 3600),
     )
+
+
+def _number(name: str, default: float, low: float, high: float) -> float:
+    """A host setting from the environment, refused with its name when out of range."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise AppLoadError(f"{name} must be a number from {low:g} to {high:g}") from None
+    if not low <= value <= high:
+        raise AppLoadError(f"{name} must be a number from {low:g} to {high:g}")
+    return value
 
 
 def _positive(text: str) -> int:

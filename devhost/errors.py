@@ -7,6 +7,24 @@ class AppLoadError(Exception):
     """The app directory cannot be served; the message names the folder and the problem."""
 
 
+class StoreError(Exception):
+    """The state store cannot be used; the message names the file and what to do."""
+
+
+class WorkerLostError(RuntimeError):
+    """The worker process running a call exited: a host fault, so the call is run again (at least
+    once, as in Azure), never recorded as the function's failure."""
+
+
+class FunctionTimeoutError(TimeoutError):
+    """A function ran longer than host.json's functionTimeout; its worker was recycled."""
+
+    def __init__(self, name: str, timeout: float) -> None:
+        hours, rest = divmod(int(timeout), 3600)
+        span = f"{hours:02d}:{rest // 60:02d}:{rest % 60:02d}"
+        super().__init__(f"Timeout value of {span} exceeded by function 'Functions.{name}'.")
+
+
 class ApiError(Exception):
     """An error answer of the management API (status, message); the HTTP layer renders it."""
 

@@ -64,6 +64,18 @@ param partitionDays int = 1
 param maxActivitiesInFlight int = 16
 param maxActivitiesPerJob int = 48
 
+@secure()
+@description('Keys the job ids derived from Idempotency-Key headers (HMAC): azd generates it once per environment and keeps it.')
+@metadata({
+  azd: {
+    type: 'generate'
+    config: {
+      length: 40
+    }
+  }
+})
+param idempotencySecret string
+
 @description('Public base URL for status links when a gateway fronts the app; empty uses the request host.')
 param publicBaseUrl string = ''
 
@@ -249,6 +261,7 @@ module api 'app/api.bicep' = {
     maxActivitiesInFlight: maxActivitiesInFlight
     maxActivitiesPerJob: maxActivitiesPerJob
     publicBaseUrl: publicBaseUrl
+    idempotencySecret: idempotencySecret
   }
   // The app must not start before its identity can read storage and publish telemetry.
   dependsOn: [

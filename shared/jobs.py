@@ -6,7 +6,7 @@ history, exception text and management URLs never leave this module.
 
 from __future__ import annotations
 
-import hashlib
+import hmac
 import json
 import logging
 import re
@@ -41,9 +41,12 @@ def status_url(request_url: str, instance_id: str, public_base_url: str = "") ->
     return f"{parts.scheme}://{parts.netloc}{prefix}/status/{instance_id}"
 
 
-def idempotent_instance_id(key: str) -> str:
-    """A job id derived from the caller's key, so a retried submit finds its first job."""
-    return hashlib.sha256(f"audit-idempotency:{key}".encode()).hexdigest()[:32]
+def idempotent_instance_id(key: str, secret: str) -> str:
+    """A job id derived from the caller's key, so a retried submit finds its first job.
+
+    Keyed with the app's IDEMPOTENCY_SECRET: a plain hash let anyone who guessed another
+    caller's key (`report-2021-q4`) compute that job's id and read it."""
+    return hmac.new(secret.encode(), f"audit-idempotency:{key}".encode(), "sha256").hexdigest()[:32]
 
 
 def _stored_range(status: Any) -> tuple[str, str] | None:
@@ -61,9 +64,9 @@ def _accepted(req: func.HttpRequest, instance_id: str, settings: Settings) -> fu
     return json_response(202, {"id": instance_id, "statusUri": url}, headers)
 
 
-async def _start_idempotent(client: Any, key: str, job: dict) -> str | None:
+async def _start_idempotent(client: Any, key: str, job: dict, secret: str) -> str | None:
     """Start the job under the key's id; None when the key already names other dates."""
-    instance_id = idempotent_instance_id(key)
+    instance_id = idempotent_instance_id(key, secret)
     wanted = (job["start"], job["end"])
     for _ in range(2):  # a concurrent submit with the same key may win the start
         existing = await client.get_status(instance_id, show_input=True)
@@ -87,12 +90,15 @@ async def submit(req: func.HttpRequest, client: Any, settings: Settings) -> func
     key = req.headers.get("Idempotency-Key")
     if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
         return error_response(400, "Invalid Idempotency-Key header.")
+    if key is not None and not settings.idempotency_secret:
+        log.error("an Idempotency-Key needs the IDEMPOTENCY_SECRET app setting")
+        return error_response(503, UNAVAILABLE, {"Retry-After": "10"})
     job = job_input(dates.start, dates.end, settings)
     try:
         if key is None:
             instance_id = await client.start_new(ORCHESTRATOR, None, job)
         else:
-            instance_id = await _start_idempotent(client, key, job)
+            instance_id = await _start_idempotent(client, key, job, settings.idempotency_secret)
     except Exception:
         log.exception("could not start the audit job")
         return error_response(503, UNAVAILABLE, {"Retry-After": "10"})

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
@@ -39,6 +39,7 @@ class Settings:
     status_retry_after_seconds: int = 5
     public_base_url: str = ""
     secret_cache_ttl_seconds: int = 300
+    idempotency_secret: str = field(default="", repr=False)  # an HMAC key: never printed
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -57,4 +58,5 @@ class Settings:
             status_retry_after_seconds=_int(env, "STATUS_RETRY_AFTER_SECONDS", 5, 1, 3600),
             public_base_url=env.get("PUBLIC_BASE_URL", "").strip().rstrip("/"),
             secret_cache_ttl_seconds=_int(env, "SECRET_CACHE_TTL_SECONDS", 300, 0, 86400),
+            idempotency_secret=env.get("IDEMPOTENCY_SECRET", "").strip(),
         )

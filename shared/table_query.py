@@ -6,6 +6,7 @@ import functools
 import os
 import threading
 from collections.abc import Iterable
+from typing import Any
 
 from azure.data.tables import TableClient
 
@@ -14,6 +15,16 @@ from shared.settings import Settings
 
 ID_PROPERTY = "identificationNumber"
 PAGE_SIZE = 1000
+# A table endpoint that accepts and never answers held an activity for the SDK's defaults (300 s
+# read timeout, retries): about 20 minutes. Table Storage spends at most 5 s on a query page, so
+# 30 s is generous; two quick retries, and the activity's retry policy does the rest.
+CLIENT_OPTIONS = {
+    "connection_timeout": 10,
+    "read_timeout": 30,
+    "retry_total": 2,
+    "retry_backoff_factor": 0.5,
+    "retry_backoff_max": 4,
+}
 
 
 def range_filter(key_range: dict) -> tuple[str, dict]:
@@ -38,10 +49,12 @@ def query_range(client: TableClient, key_range: dict) -> list[str]:
     return distinct_ids(entities)
 
 
-def make_client(target: TableTarget, table_name: str) -> TableClient:
+def make_client(target: TableTarget, table_name: str, **options: Any) -> TableClient:
+    """A table client with CLIENT_OPTIONS (any of which `options` may override)."""
+    options = {**CLIENT_OPTIONS, **options}
     if target.connection_string:
-        return TableClient.from_connection_string(target.connection_string, table_name)
-    return TableClient(target.endpoint, table_name, credential=target.credential)
+        return TableClient.from_connection_string(target.connection_string, table_name, **options)
+    return TableClient(target.endpoint, table_name, credential=target.credential, **options)
 
 
 class ClientPool:

@@ -100,6 +100,18 @@ class HostProcess:
                 found.append(int(stat.parent.name))
         return found
 
+    def workers(self) -> list[int]:
+        """The worker processes among the children (not multiprocessing's resource tracker)."""
+        found = []
+        for pid in self.children():
+            try:
+                command = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"spawn_main" in command:
+                found.append(pid)
+        return found
+
     def kill(self, sig: int = signal.SIGKILL) -> None:
         if self.process is not None and self.process.poll() is None:
             os.kill(self.process.pid, sig)

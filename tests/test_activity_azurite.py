@@ -6,11 +6,15 @@ import importlib
 from datetime import date
 
 import pytest
+from azure.core.exceptions import ServiceResponseError
 from azure.data.tables import TableClient
 
+from shared.connection import TableTarget
 from shared.partitions import key_ranges
-from shared.table_query import query_range
+from shared.table_query import CLIENT_OPTIONS, make_client, query_range
 from tests.conftest import SEED
+from tests.faults import SilentServer
+from tools.azurite import connection_string
 from tools.seed import expected_count, generate
 
 activity = importlib.import_module("query-storage-account-activity-function")
@@ -88,3 +92,14 @@ def test_the_function_entry_point_stores_its_ids_and_returns_only_a_reference(
     finally:
         activity.default_pool.cache_clear()
         activity.default_results.cache_clear()
+
+
+def test_a_table_endpoint_that_never_answers_fails_the_query_instead_of_holding_it():
+    """The SDK's defaults (300 s read timeout, retries) held a slot for about 20 minutes."""
+    assert CLIENT_OPTIONS["read_timeout"] <= 30 and CLIENT_OPTIONS["retry_total"] <= 3
+    with SilentServer() as silent:
+        target = TableTarget(connection_string=connection_string(silent.port))
+        client = make_client(target, "audit", read_timeout=1, retry_backoff_factor=0)
+        with pytest.raises(ServiceResponseError):
+            query_range(client, {"from": "2021-10-01", "to": "2021-10-02", "toInclusive": True})
+        assert len(silent.accepted) == 1 + CLIENT_OPTIONS["retry_total"]  # bounded retries

@@ -6,6 +6,8 @@ Whatever arrives, the answer is a documented one (202, 400 with a documented mes
 
 from __future__ import annotations
 
+import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +19,7 @@ from hypothesis import strategies as st
 
 from shared import dates
 from tests.contract import assert_matches
-from tests.support import FUNCTION_KEY, ROOT, HostProcess, hosted
+from tests.support import FUNCTION_KEY, ROOT, HostProcess, hosted, poll
 
 MESSAGES = {
     dates.EMPTY_START,
@@ -87,6 +89,7 @@ def host(audit_table, tmp_path_factory) -> HostProcess:
         "AzureWebJobsStorage": audit_table,
         "MAX_RANGE_DAYS": "31",
         "PARTITION_DAYS": "31",
+        "IDEMPOTENCY_SECRET": "hostile-test-secret",
     }  # valid random submissions stay one or two activities
     with hosted(ROOT, tmp_path_factory.mktemp("hostile"), env) as process:
         yield process
@@ -192,3 +195,166 @@ def test_schemathesis_finds_no_server_error_and_no_contract_violation(host, tmp_
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stdout[-6000:]
+
+
+# ---- raw sockets: what no well-behaved client library would send
+def raw(host: HostProcess, data: bytes, timeout: float = 10) -> bytes:
+    """Send bytes as they are; return everything the host answers before it closes (a
+    well-formed request says `Connection: close`, a malformed one gets its connection closed)."""
+    with socket.create_connection(("127.0.0.1", host.port), timeout=timeout) as connection:
+        connection.sendall(data)
+        answer = b""
+        for _ in range(1000):  # bounded: a few reads
+            chunk = connection.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    return answer
+
+
+def status_line(answer: bytes) -> int:
+    return int(answer.split(b" ", 2)[1])
+
+
+def json_body(answer: bytes) -> dict:
+    return json.loads(answer.split(b"\r\n\r\n", 1)[1])
+
+
+@pytest.mark.parametrize(
+    "key",
+    [b"\xff\xfe", b"abc\x80def", "\u00e9".encode("latin-1")],
+    ids=["ff-fe", "continuation-byte", "latin-1"],
+)
+@pytest.mark.parametrize("path", [b"/api/status/0123", b"/runtime/webhooks/durabletask/instances"])
+def test_a_key_that_is_not_utf8_is_refused_with_401(host, key, path):
+    answer = raw(
+        host,
+        b"GET "
+        + path
+        + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\nx-functions-key: "
+        + key
+        + b"\r\n\r\n",
+    )
+    assert status_line(answer) == 401
+    assert "error" in json_body(answer)
+
+
+@pytest.mark.parametrize("port", [b"99999", b"-1", b"abc", b"65536"])
+def test_a_host_header_with_a_bad_port_is_a_400(host, port):
+    request = (
+        b"GET /api/submit/query?s=2021-10-01&e=2021-10-03 HTTP/1.1\r\nHost: 127.0.0.1:"
+        + port
+        + b"\r\nConnection: close\r\nx-functions-key: "
+        + FUNCTION_KEY.encode()
+        + b"\r\n\r\n"
+    )
+    answer = raw(host, request)
+    assert status_line(answer) == 400
+    assert json_body(answer) == {"error": "Invalid Host header."}
+
+
+@pytest.mark.parametrize("encoding", [b"gzip", b"deflate", b"br"])
+def test_a_body_that_is_not_what_its_content_encoding_says_is_a_400(host, encoding):
+    body = b"this is not compressed"
+    request = (
+        b"POST /api/submit/query?s=2021-10-01&e=2021-10-03 HTTP/1.1\r\nHost: x\r\n"
+        b"Connection: close\r\n"
+        b"x-functions-key: "
+        + FUNCTION_KEY.encode()
+        + b"\r\nContent-Encoding: "
+        + encoding
+        + b"\r\nContent-Length: "
+        + str(len(body)).encode()
+        + b"\r\n\r\n"
+        + body
+    )
+    answer = raw(host, request)
+    assert 400 <= status_line(answer) < 500
+    assert "error" in json_body(answer)
+
+
+MALFORMED = [
+    b"GET /api/status/x?code=" + b"KEY-IN-THE-QUERY" + b" trailing HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET /api/status/x?code=KEY-IN-THE-QUERY\x7f HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET /api/status/x HTTP/1.1\r\nHost: x\r\nx-functions-key: KEY-IN-THE-QUERY\x01\r\n\r\n",
+    b"GARBAGE\x00\x01\x02 /KEY-IN-THE-QUERY\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\nKEY-IN-THE-QUERY",
+]
+
+
+def test_malformed_requests_get_one_short_line_that_never_holds_the_request(host):
+    before = len(host.logs())
+    for request in MALFORMED:
+        answer = raw(host, request)
+        assert status_line(answer) == 400, answer[:200]
+        assert json_body(answer) == {"error": "Bad request."}
+    written = poll(
+        lambda: host.logs()[before:] if host.logs()[before:].count("malformed") >= 4 else None,
+        10,
+        what="the malformed-request log lines",
+    )
+    assert "KEY-IN-THE-QUERY" not in written
+    assert "Traceback" not in written
+    assert len(written.splitlines()) <= len(MALFORMED)
+
+
+# ---- connections: caps and deadlines (a host with small limits of its own)
+@pytest.fixture(scope="module")
+def tight(tmp_path_factory) -> HostProcess:
+    env = {
+        "DEVHOST_MAX_CONNECTIONS": "16",
+        "DEVHOST_HEADER_TIMEOUT_SECONDS": "1",
+        "DEVHOST_IDLE_TIMEOUT_SECONDS": "2",
+    }
+    app = ROOT / "tests" / "apps" / "conformance"
+    with hosted(app, tmp_path_factory.mktemp("tight"), env) as process:
+        yield process
+
+
+def closed_by_host(connection: socket.socket, within: float) -> bool:
+    """True when the host closes the connection within `within` seconds."""
+    connection.settimeout(within)
+    try:
+        return connection.recv(1) == b""
+    except TimeoutError:
+        return False
+    except ConnectionResetError:
+        return True
+
+
+def ping(host: HostProcess) -> int:
+    return requests.get(f"{host.base}/admin/host/ping", timeout=5).status_code
+
+
+def test_idle_connections_make_room_and_never_starve_new_callers(tight):
+    """1,100 idle connections left ping, submit and status timing out, and flooded the log."""
+    before = len(tight.logs())
+    idle = [socket.create_connection(("127.0.0.1", tight.port), timeout=5) for _ in range(60)]
+    try:
+        assert all(ping(tight) == 200 for _ in range(10))
+    finally:
+        for connection in idle:
+            connection.close()
+    assert "Traceback" not in tight.logs()[before:]
+
+
+def test_a_connection_that_sends_nothing_is_closed_after_the_idle_timeout(tight):
+    with socket.create_connection(("127.0.0.1", tight.port), timeout=5) as connection:
+        assert closed_by_host(connection, within=10)
+
+
+def test_slow_headers_are_cut_off_at_the_header_deadline(tight):
+    """Slowloris: a byte at a time, never finishing the headers."""
+    with socket.create_connection(("127.0.0.1", tight.port), timeout=5) as connection:
+        connection.sendall(b"GET /admin/host/ping HTTP/1.1\r\n")
+        closed = False
+        for _ in range(40):  # 0.25 s apart: 10 s at most
+            try:
+                connection.sendall(b"X")
+            except OSError:
+                closed = True
+                break
+            if closed_by_host(connection, within=0.25):
+                closed = True
+                break
+        assert closed

@@ -7,6 +7,7 @@ a real SQLite store, so the SDK's client code runs unmodified.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import importlib
 import json
 import re
@@ -21,6 +22,7 @@ from devhost.durable.client_binding import client_binding
 from devhost.http.app import rpc_app
 from devhost.http.management import ManagementApi
 from devhost.store.sqlite import Episode, Store
+from shared import jobs
 from tools.azurite import free_port
 
 client_function = importlib.import_module("client-function").main
@@ -159,7 +161,8 @@ def test_the_status_url_uses_the_public_base_url_when_set(tmp_path, monkeypatch)
     assert body["statusUri"] == f"https://gateway.example.com/audit/api/status/{body['id']}"
 
 
-def test_an_idempotency_key_returns_the_same_job_and_refuses_other_dates(tmp_path):
+def test_an_idempotency_key_returns_the_same_job_and_refuses_other_dates(tmp_path, monkeypatch):
+    monkeypatch.setenv("IDEMPOTENCY_SECRET", "test-idempotency-secret")
     key = {"Idempotency-Key": "order-42"}
 
     async def scenario():
@@ -185,6 +188,34 @@ def test_an_idempotency_key_returns_the_same_job_and_refuses_other_dates(tmp_pat
     assert other.status_code == 409 and "error" in body_of(other)
     assert bad.status_code == 400 and body_of(bad) == {"error": "Invalid Idempotency-Key header."}
     assert len(instances) == 1
+    assert body_of(first)["id"] == jobs.idempotent_instance_id(
+        "order-42", "test-idempotency-secret"
+    )
+
+
+def test_a_job_id_from_an_idempotency_key_cannot_be_computed_without_the_secret():
+    """A plain hash of the key let anyone who guessed a key read that caller's job."""
+    ours = jobs.idempotent_instance_id("report-2021-q4", "secret-a")
+    assert ours != jobs.idempotent_instance_id("report-2021-q4", "secret-b")
+    unkeyed = hashlib.sha256(b"audit-idempotency:report-2021-q4").hexdigest()[:32]
+    assert ours != unkeyed and jobs.JOB_ID.fullmatch(ours)
+
+
+def test_an_idempotency_key_without_the_secret_configured_is_a_503_not_a_guessable_id(
+    tmp_path, monkeypatch
+):
+    monkeypatch.delenv("IDEMPOTENCY_SECRET", raising=False)
+
+    async def scenario():
+        async with management(tmp_path) as (store, binding):
+            answer = await client_function(
+                submit_request("s=2021-10-01&e=2021-10-03", headers={"Idempotency-Key": "k"}),
+                binding,
+            )
+            return answer, store.list_instances()
+
+    answer, instances = run(scenario())
+    assert answer.status_code == 503 and instances == []
 
 
 def finish(store: Store, instance_id: str, status: str, output, custom=None) -> None:

@@ -183,7 +183,10 @@ def test_no_key_or_connection_string_is_written_anywhere():
     secretish = {n for n in settings if re.search("KEY|SECRET|PASSWORD|CONNECTION", n)}
     # App Insights' connection string only locates the resource: local auth is disabled and the
     # identity authenticates (APPLICATIONINSIGHTS_AUTHENTICATION_STRING holds a client id).
-    assert secretish == {"APPLICATIONINSIGHTS_CONNECTION_STRING"}
+    # IDEMPOTENCY_SECRET is the app's own HMAC key, no credential to any service.
+    assert secretish == {"APPLICATIONINSIGHTS_CONNECTION_STRING", "IDEMPOTENCY_SECRET"}
+    secret = parse(INFRA / "app" / "api.bicep")["parameters"]["idempotencySecret"]
+    assert [d["type"] for d in secret["decorators"]] == ["secure"]
     [(_, _, insights, _)] = resources("Microsoft.Insights/components")
     assert insights["properties"]["DisableLocalAuth"] is True
     assert settings["AzureWebJobsStorage__credential"] == "managedidentity"

@@ -6,8 +6,12 @@ The long variants (marker `slow`) run with `pytest -m slow`; CI runs the short o
 from __future__ import annotations
 
 import asyncio
+import os
 import random
+import shutil
 import signal
+import subprocess
+import sys
 import time
 from collections import Counter
 from datetime import date
@@ -16,6 +20,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+import requests
 
 from tests.conftest import SEED
 from tests.faults import FaultyProxy
@@ -245,3 +250,214 @@ def test_hundreds_of_concurrent_submissions_under_polling(audit_table, start_hos
 @pytest.mark.slow
 def test_a_thousand_concurrent_submissions_under_polling(audit_table, start_host):
     load_test(audit_table, start_host, jobs=1000)
+
+
+# ---- the host's own faults (a hostile run found each of these)
+HANGS = ROOT / "tests" / "apps" / "hangs"
+
+
+def app_env(audit_table: str, **extra: str) -> dict[str, str]:
+    return {
+        "AUDIT_TABLE_CONNECTION_STRING": audit_table,
+        "AzureWebJobsStorage": audit_table,
+        **extra,
+    }
+
+
+def start_sleep(host: HostProcess, seconds: float) -> str:
+    response = requests.post(f"{host.base}/api/start/{seconds}", timeout=10)
+    assert response.status_code == 202, response.text
+    return response.json()["id"]
+
+
+def final_status(host: HostProcess, instance_id: str, timeout: float = 60) -> dict:
+    def done() -> dict | None:
+        response = management_status(host, instance_id)
+        return response.json() if response.status_code == 200 else None
+
+    return poll(done, timeout, interval=0.1, what=f"instance {instance_id}")
+
+
+def test_killed_workers_are_replaced_and_every_job_completes_exactly(audit_table, start_host):
+    """A dead worker was never replaced: every later job failed with a broken pipe."""
+    env = app_env(audit_table, FUNCTIONS_WORKER_PROCESS_COUNT="2", MAX_ACTIVITIES_IN_FLIGHT="2")
+    host = start_host(env=env)
+    jobs = {submit(host, s, e): (s, e) for s, e in RANGES}
+    killed: list[int] = []
+    for round_ in range(4):
+        poll(partial(reached, host, jobs, 6 * (round_ + 1)), 60, interval=0.01, what="progress")
+        [worker] = poll(lambda: [p for p in host.workers() if p not in killed], 30)
+        os.kill(worker, signal.SIGKILL)
+        killed.append(worker)
+        poll(lambda: [p for p in host.workers() if p not in killed], 30, what="a new worker")
+    assert_exactly_once(host, jobs)
+    for pid in host.children():  # the dead were reaped: no zombie stays behind
+        assert Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    assert "exited (code -9); starting another" in host.logs()
+
+
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_function_timeout_fails_a_hung_activity_and_frees_its_slot(start_host, processes):
+    """functionTimeout applied only to HTTP functions: a hung activity held its slot forever."""
+    host = start_host(app=HANGS, env={"FUNCTIONS_WORKER_PROCESS_COUNT": processes})
+    before = set(host.workers())
+    hung = final_status(host, start_sleep(host, 600))
+    assert hung["runtimeStatus"] == "Failed"
+    assert "Timeout value of 00:00:02 exceeded by function 'Functions.Sleepy'" in hung["output"]
+    quick = final_status(host, start_sleep(host, 0))  # slots and workers are free again
+    assert quick["runtimeStatus"] == "Completed"
+    if processes == "2":  # the hung worker was recycled, twice (two attempts)
+        assert not before & set(host.workers())
+        assert host.logs().count("ran past functionTimeout: recycling worker") == 2
+
+
+def test_sigterm_ends_the_host_even_with_hung_activities(start_host):
+    host = start_host(app=HANGS, env={"FUNCTIONS_WORKER_PROCESS_COUNT": "1"})
+    start_sleep(host, 600)
+    hung = final_status(host, start_sleep(host, 600))  # its thread cannot be stopped
+    assert hung["runtimeStatus"] == "Failed"
+    host.process.send_signal(signal.SIGTERM)
+    assert host.process.wait(timeout=30) == 0
+
+
+def devhost_once(
+    data: Path, env: dict[str, str], timeout: float = 60
+) -> subprocess.CompletedProcess:
+    """Start a host that is expected to refuse to start: its exit code and output."""
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "devhost",
+            "--app",
+            str(ROOT),
+            "--port",
+            str(free_port()),
+            "--data",
+            str(data),
+        ],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_one_host_per_data_folder_and_a_killed_hosts_lock_is_gone(audit_table, tmp_path):
+    """Two hosts on one folder ran every activity 3.4 times and left jobs stuck forever."""
+    env, data = app_env(audit_table), tmp_path / "data"
+    first = HostProcess(ROOT, data, free_port(), env).start()
+    try:
+        second = devhost_once(data, env)
+        assert second.returncode == 2
+        assert second.stderr.strip().count("\n") == 0, second.stderr
+        assert "in use by another devhost" in second.stderr
+        assert str(first.process.pid) in second.stderr
+    finally:
+        first.kill(signal.SIGKILL)
+    again = HostProcess(ROOT, data, free_port(), env).start()  # the kernel dropped the lock
+    again.kill()
+
+
+def test_the_store_is_private_to_its_owner(audit_table, tmp_path, start_host):
+    host = start_host(env=app_env(audit_table), data=tmp_path / "private")
+    assert (host.data.stat().st_mode & 0o777) == 0o700
+    for name in ("AuditQueryHub.sqlite", "AuditQueryHub.sqlite.created"):
+        assert ((host.data / name).stat().st_mode & 0o777) == 0o600
+
+
+def damaged(path: Path, how: str) -> None:
+    content = path.read_bytes()
+    if how == "cut in half":
+        path.write_bytes(content[: len(content) // 2])
+    elif how == "pages overwritten":
+        path.write_bytes(content[:4096] + b"\xa5" * (len(content) - 8192) + content[-4096:])
+    elif how == "empty":
+        path.write_bytes(b"")
+    else:  # removed
+        path.unlink()
+
+
+@pytest.mark.parametrize("how", ["cut in half", "pages overwritten", "empty", "removed"])
+def test_a_damaged_or_vanished_store_is_refused_with_one_line(audit_table, tmp_path, how):
+    """It started anyway: jobs stayed Pending forever under 100 MB of tracebacks a minute, and
+    an emptied store silently lost every job."""
+    env, data = app_env(audit_table), tmp_path / "data"
+    host = HostProcess(ROOT, data, free_port(), env).start()
+    jobs = [submit(host, "2021-10-01", "2021-10-20") for _ in range(20)]
+    assert wait_done(host, f"/api/status/{jobs[-1]}", timeout=120)["status"] == "Completed"
+    host.process.send_signal(signal.SIGTERM)
+    host.process.wait(timeout=30)
+    store = data / "AuditQueryHub.sqlite"
+    assert store.stat().st_size > 16384
+    damaged(store, how)
+    refused = devhost_once(data, env)
+    assert refused.returncode == 2
+    assert refused.stderr.strip().count("\n") == 0, refused.stderr
+    assert str(store) in refused.stderr
+    assert "restore" in refused.stderr and "Traceback" not in refused.stderr
+
+
+@pytest.fixture
+def small_disk(tmp_path) -> Path:
+    """A 16 MiB tmpfs: a disk that can be filled (root only, as CI is)."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    mount_tool, umount_tool = shutil.which("mount"), shutil.which("umount")
+    if not mount_tool or not umount_tool:
+        pytest.skip("no mount(8) here")
+    result = subprocess.run(
+        [mount_tool, "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)],
+        capture_output=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    yield mount
+    subprocess.run([umount_tool, "-l", str(mount)], check=False)
+
+
+def fill(disk: Path) -> Path:
+    filler = disk / "filler"
+    with open(filler, "wb") as out:
+        for _ in range(10_000):  # bounded: 16 MiB at most
+            try:
+                out.write(b"\0" * 65536)
+                out.flush()
+                os.fsync(out.fileno())
+            except OSError:
+                break
+    return filler
+
+
+def test_a_full_disk_refuses_new_work_with_503_and_resumes_when_space_returns(
+    audit_table, small_disk
+):
+    env = app_env(audit_table)
+    host = HostProcess(ROOT, small_disk / "data", free_port(), env).start()
+    try:
+        assert wait_done(host, f"/api/status/{submit(host, '2021-10-01', '2021-10-02')}")
+        filler = fill(small_disk)
+        refused = [host.get("/api/submit/query?s=2021-10-03&e=2021-10-05") for _ in range(5)]
+        assert {r.status_code for r in refused} == {503}
+        assert refused[0].json() == {"error": "The job service is unavailable; retry later."}
+        filler.unlink()
+        job = submit(host, "2021-10-03", "2021-10-05")
+        assert wait_done(host, f"/api/status/{job}")["result"] == expected(
+            "2021-10-03", "2021-10-05"
+        )
+        logs = host.logs()  # the host's faults, once each (the app logs each refused submit)
+        assert logs.count("the store failed: OperationalError") <= 1, logs[-3000:]
+        assert logs.count("failed in the host") <= 1, logs[-3000:]
+    finally:
+        host.kill()
+
+
+def test_starting_on_a_full_disk_says_so_in_one_line(audit_table, small_disk):
+    fill(small_disk)
+    refused = devhost_once(small_disk / "data", app_env(audit_table))
+    assert refused.returncode == 2
+    assert refused.stderr.strip().count("\n") == 0, refused.stderr
+    assert "No space left on device" in refused.stderr or "disk is full" in refused.stderr

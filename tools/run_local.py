@@ -35,6 +35,17 @@ def seed_once(connection_string: str) -> None:
     print(f"seeded {count} demo entities into the 'audit' table")
 
 
+def local_secret() -> str:
+    """This checkout's IDEMPOTENCY_SECRET: generated once, kept (0600) with the local data, so
+    an Idempotency-Key finds its job across restarts."""
+    path = ROOT / ".data" / "idempotency-secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(32))
+    return path.read_text().strip()
+
+
 def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # run the cleanup below on SIGTERM too
     azurite = Azurite(ROOT / ".data" / "azurite", AZURITE_PORT).start()
@@ -48,6 +59,7 @@ def main() -> int:
             "AUDIT_TABLE_CONNECTION_STRING": azurite.connection_string,
             "AzureWebJobsStorage": azurite.connection_string,  # range results (blobs)
             "DEVHOST_FUNCTION_KEY": key,
+            "IDEMPOTENCY_SECRET": os.environ.get("IDEMPOTENCY_SECRET") or local_secret(),
         }
         host = subprocess.Popen(
             [sys.executable, "-m", "devhost", "--app", str(ROOT), "--port", str(PORT)], env=env

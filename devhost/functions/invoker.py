@@ -20,7 +20,7 @@ from typing import Any
 
 import azure.functions as func
 
-from devhost.errors import AppLoadError
+from devhost.errors import AppLoadError, FunctionTimeoutError
 from devhost.functions.catalog import FunctionSpec
 
 
@@ -90,12 +90,18 @@ class Invoker:
     """Calls loaded functions; the engine and the HTTP front both go through it."""
 
     def __init__(
-        self, functions: dict[str, FunctionSpec], app_dir: Path, threads: int, remote: Any = None
+        self,
+        functions: dict[str, FunctionSpec],
+        app_dir: Path,
+        threads: int,
+        remote: Any = None,
+        timeout: float = 1800,
     ) -> None:
         self.functions = functions
         self.entries = {name: load_entry(spec, app_dir) for name, spec in functions.items()}
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="fn")
         self.remote = remote  # worker processes (devhost.functions.workers), if any
+        self.timeout = timeout  # host.json functionTimeout, for durable functions
 
     def names(self, kind: str) -> set[str]:
         return {n for n, s in self.functions.items() if s.kind == kind}
@@ -109,11 +115,17 @@ class Invoker:
 
     async def _durable(self, name: str, argument: Any, orchestration: bool) -> Any:
         """Worker processes, when there are any, take sync durable functions; async ones and
-        everything else run here."""
+        everything else run here. Either way functionTimeout applies; here a timed-out sync
+        function's thread cannot be stopped, only abandoned (a worker process is recycled)."""
         if self.remote is not None and not inspect.iscoroutinefunction(self.entries[name]):
-            return await self.remote.call(name, argument, orchestration)
+            return await self.remote.call(name, argument, orchestration, self.timeout)
         value = func.OrchestrationContext(argument) if orchestration else argument
-        return await self.call(name, {self.functions[name].trigger["name"]: value})
+        task = asyncio.ensure_future(self.call(name, {self.functions[name].trigger["name"]: value}))
+        done, _ = await asyncio.wait({task}, timeout=self.timeout)
+        if not done:  # the function's own TimeoutError would be in a done task instead
+            task.cancel()
+            raise FunctionTimeoutError(name, self.timeout)
+        return task.result()
 
     async def orchestrate(self, name: str, payload: str) -> str:
         """Run one orchestrator episode; the SDK's exception carries its state (see actions)."""

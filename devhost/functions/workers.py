@@ -5,6 +5,12 @@ process and use another core, while the host process keeps HTTP and the engine. 
 imports the app itself and runs calls in a thread pool of its own (as the Python worker does);
 calls and results cross a pipe. A worker exits when its pipe closes, so a killed host leaves
 no orphan behind.
+
+The pool supervises them as the Functions host does its language workers: a worker that dies is
+reaped and replaced at once, and the calls it held fail with WorkerLostError, which the engine
+runs again rather than recording as the function's failure. A call that outlives
+functionTimeout gets the worker killed and replaced (a thread cannot be stopped), and fails
+with FunctionTimeoutError.
 """
 
 from __future__ import annotations
@@ -23,10 +29,12 @@ from typing import Any
 
 import azure.functions as func
 
+from devhost.errors import FunctionTimeoutError, WorkerLostError
 from devhost.functions.catalog import load_catalog
 from devhost.functions.invoker import load_entry
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"
+log = logging.getLogger("devhost.workers")
 
 
 class RemoteTracebackError(Exception):
@@ -79,7 +87,7 @@ def serve(connection: Connection, app_dir: str, threads: int, level: int) -> Non
 class Worker:
     """The host's side of one worker process."""
 
-    def __init__(self, app_dir: Path, threads: int) -> None:
+    def __init__(self, app_dir: Path, threads: int, on_exit: Callable[[], None]) -> None:
         context = multiprocessing.get_context("spawn")  # no fork of a threaded event loop
         self.connection, child = context.Pipe()
         self.process = context.Process(
@@ -90,10 +98,13 @@ class Worker:
         )
         self.process.start()
         child.close()
+        self.alive = True
+        self._reported = False
         self.pending: dict[int, asyncio.Future] = {}
         self.ids = count()
         self.send_lock = threading.Lock()
         self.loop: asyncio.AbstractEventLoop | None = None
+        self._on_exit = on_exit
         threading.Thread(target=self._read, daemon=True, name="worker-reader").start()
 
     def _read(self) -> None:
@@ -104,10 +115,20 @@ class Worker:
                 break
             if self.loop is not None:
                 self.loop.call_soon_threadsafe(self._settle, call_id, ok, value)
-        if self.loop is not None and not self.loop.is_closed():  # the worker died: fail its calls
-            gone = (RuntimeError("the worker process exited"), "")
-            for call_id in list(self.pending):
-                self.loop.call_soon_threadsafe(self._settle, call_id, False, gone)
+        if self.loop is not None and not self.loop.is_closed():  # exited: fail its calls
+            self.loop.call_soon_threadsafe(self._lost)
+        else:  # it never had a call: the pool replaces it before the next one
+            self.alive = False
+
+    def _lost(self) -> None:
+        """The process is gone: fail the calls it held and have the pool replace it, once."""
+        if self._reported:
+            return
+        self._reported = True
+        self.alive = False
+        for call_id in list(self.pending):
+            self._settle(call_id, False, (WorkerLostError("the worker process exited"), ""))
+        self._on_exit()
 
     def _settle(self, call_id: int, ok: bool, value: Any) -> None:
         future = self.pending.pop(call_id, None)
@@ -117,38 +138,85 @@ class Worker:
             future.set_result(value)
         else:
             error, trace = value
-            error.__cause__ = RemoteTracebackError(trace)
+            error.__cause__ = RemoteTracebackError(trace) if trace else None
             future.set_exception(error)
 
     def _send(self, message: tuple) -> None:
         with self.send_lock:
             self.connection.send(message)
 
-    async def call(self, name: str, argument: Any, orchestration: bool) -> Any:
+    async def call(self, name: str, argument: Any, orchestration: bool, timeout: float) -> Any:
         self.loop = asyncio.get_running_loop()
+        if not self.alive:
+            raise WorkerLostError("the worker process exited")
         call_id = next(self.ids)
         future = self.loop.create_future()
         self.pending[call_id] = future
-        await self.loop.run_in_executor(None, self._send, (call_id, name, orchestration, argument))
-        return await future
+        try:
+            await self.loop.run_in_executor(
+                None, self._send, (call_id, name, orchestration, argument)
+            )
+        except OSError:  # a broken pipe: the worker is gone (or useless: make sure)
+            self.pending.pop(call_id, None)
+            self.kill()
+            self._lost()
+            raise WorkerLostError("the worker process exited") from None
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), timeout)
+        except TimeoutError:
+            self.pending.pop(call_id, None)
+            log.error("%s ran past functionTimeout: recycling worker %s", name, self.process.pid)
+            self.kill()
+            raise FunctionTimeoutError(name, timeout) from None
+
+    def kill(self) -> None:
+        """Stop the process now and reap it (no zombie); its reader reports the exit."""
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(timeout=5)
 
     def close(self) -> None:
+        self.alive = False
         self.connection.close()
         self.process.join(timeout=5)
         if self.process.is_alive():
-            self.process.kill()
+            self.kill()
 
 
 class WorkerPool:
-    """Calls go to the worker with the fewest calls in flight."""
+    """Calls go to the live worker with the fewest calls in flight; dead ones are replaced."""
 
     def __init__(self, app_dir: Path, processes: int, threads: int) -> None:
-        self.workers = [Worker(app_dir, threads) for _ in range(processes)]
+        self.app_dir, self.threads = app_dir, threads
+        self.closed = False
+        self.replaced = 0
+        self.workers = [self._start() for _ in range(processes)]
 
-    async def call(self, name: str, argument: Any, orchestration: bool) -> Any:
-        worker = min(self.workers, key=lambda w: len(w.pending))
-        return await worker.call(name, argument, orchestration)
+    def _start(self) -> Worker:
+        return Worker(self.app_dir, self.threads, self._replace_dead)
+
+    def _replace_dead(self) -> None:
+        if self.closed:
+            return
+        for index, worker in enumerate(self.workers):
+            if not worker.alive:
+                worker.kill()  # reap
+                log.warning(
+                    "worker process %s exited (code %s); starting another",
+                    worker.process.pid,
+                    worker.process.exitcode,
+                )
+                self.workers[index] = self._start()
+                self.replaced += 1
+
+    async def call(self, name: str, argument: Any, orchestration: bool, timeout: float) -> Any:
+        if not all(w.alive for w in self.workers):
+            self._replace_dead()
+        live = [w for w in self.workers if w.alive] or self.workers
+        worker = min(live, key=lambda w: len(w.pending))
+        return await worker.call(name, argument, orchestration, timeout)
 
     def close(self) -> None:
+        self.closed = True
         for worker in self.workers:
             worker.close()

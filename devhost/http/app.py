@@ -1,4 +1,4 @@
-"""The one place the HTTP pipeline is assembled. Order: errors -> keys -> handler.
+"""The one place the HTTP pipeline is assembled. Order: Host check -> errors -> keys -> handler.
 
 Two applications: the public one (function routes, the keyed management webhooks, the ping) and
 the RPC one the SDK calls through rpcBaseUrl, bound to loopback only.
@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import hmac
 import logging
+import sqlite3
 import traceback
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 
 from devhost.config import HostConfig
+from devhost.durable.backoff import Backoff
 from devhost.errors import ApiError
 from devhost.http.management import ManagementApi
 from devhost.http.triggers import TriggerHandler, route_paths
 
 log = logging.getLogger("devhost.http")
+_store_faults = Backoff(log)  # only for its quiet log: once per distinct failure per minute
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 WEBHOOKS = "/runtime/webhooks/durabletask"
 UNAUTHORIZED = {"error": "Unauthorized: send a valid key as x-functions-key or ?code=."}
@@ -29,15 +33,42 @@ def _json_error(status: int, message: str) -> web.Response:
 
 
 @web.middleware
+async def host_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A Host header whose port is not a port (99999, -1, abc) cannot make a URL: refuse it
+    here, before any handler builds one."""
+    try:
+        _ = request.url.port
+    except ValueError:
+        return _json_error(400, "Invalid Host header.")
+    return await handler(request)
+
+
+def _api_error(error: ApiError) -> web.Response:
+    if not error.message:
+        return web.Response(status=error.status)
+    body = {"Message": error.message, "ExceptionMessage": error.message}
+    return web.json_response(body, status=error.status)
+
+
+def _store_unavailable(error: sqlite3.Error) -> web.Response:
+    """The store failing (a full disk, a damaged file) is the host's 503, logged quietly."""
+    _store_faults.failed("store", f"the store failed: {type(error).__name__}: {error}")
+    response = _json_error(503, "The host's store is unavailable; retry later.")
+    response.headers["Retry-After"] = "10"
+    return response
+
+
+@web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Render every error as JSON; never a traceback on the wire."""
     try:
         return await handler(request)
+    except RequestPayloadError:  # e.g. a body that is not what its Content-Encoding says
+        return _json_error(400, "Invalid request body.")
+    except sqlite3.Error as error:
+        return _store_unavailable(error)
     except ApiError as error:
-        if not error.message:
-            return web.Response(status=error.status)
-        body = {"Message": error.message, "ExceptionMessage": error.message}
-        return web.json_response(body, status=error.status)
+        return _api_error(error)
     except web.HTTPException as error:
         if error.status < 400:
             raise
@@ -49,15 +80,18 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return _json_error(500, "Internal server error.")
 
 
-def _key(request: web.Request) -> str:
-    return request.headers.get("x-functions-key") or request.query.get("code", "")
+def _key(request: web.Request) -> bytes:
+    """The presented key as bytes: a header that is not UTF-8 arrives with surrogates, which
+    must compare unequal, not fail."""
+    text = request.headers.get("x-functions-key") or request.query.get("code", "")
+    return text.encode("utf-8", "surrogateescape")
 
 
 def require_key(handler: Handler, keys: list[str]) -> Handler:
     """Wrap a handler so only callers presenting one of `keys` reach it."""
 
     async def guarded(request: web.Request) -> web.StreamResponse:
-        presented = _key(request).encode()
+        presented = _key(request)
         if not any(hmac.compare_digest(presented, k.encode()) for k in keys):
             return web.json_response(UNAUTHORIZED, status=401)
         return await handler(request)
@@ -80,7 +114,7 @@ async def ping(_: web.Request) -> web.Response:
 def public_app(
     config: HostConfig, handlers: list[TriggerHandler], api: ManagementApi, max_body: int
 ) -> web.Application:
-    app = web.Application(middlewares=[error_middleware], client_max_size=max_body)
+    app = web.Application(middlewares=[host_middleware, error_middleware], client_max_size=max_body)
     app.router.add_get("/admin/host/ping", ping)
     for handler in handlers:
         keys = _keys_for(str(handler.spec.trigger.get("authLevel", "function")).lower(), config)
@@ -96,7 +130,9 @@ def public_app(
 
 
 def rpc_app(api: ManagementApi) -> web.Application:
-    app = web.Application(middlewares=[error_middleware], client_max_size=64 * 1024 * 1024)
+    app = web.Application(
+        middlewares=[host_middleware, error_middleware], client_max_size=64 * 1024 * 1024
+    )
     app.add_routes(api.routes("/durabletask"))
     return app
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import azure.functions as func
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 
 from devhost.functions.catalog import FunctionSpec
 from devhost.functions.invoker import Invoker, Out
@@ -108,7 +109,10 @@ class TriggerHandler:
         began = time.perf_counter()
         outputs: dict[str, Out] = {}
         kwargs: dict[str, Any] = {}
-        body = await request.read()
+        try:
+            body = await request.read()
+        except RequestPayloadError:  # not what its Content-Encoding says, or cut short
+            return web.json_response({"error": "Invalid request body."}, status=400)
         for binding in self.spec.bindings:
             name, kind = binding["name"], binding["type"]
             if kind == "httpTrigger":

@@ -2,16 +2,25 @@
 
 Committed history rows are stored with IsPlayed already true: an episode hands them to the
 orchestrator verbatim, without parsing them.
+
+The store holds every job's input and results, so its folder is 0700 and its files 0600. It is
+checked when it opens: a damaged file, or a missing or empty one where a store used to be (the
+marker file says so), is refused with one line rather than served or silently recreated.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from devhost.errors import StoreError
+
+MARKER_SUFFIX = ".created"  # beside the database: "a store lived here"
 
 MIGRATIONS = [
     """
@@ -99,6 +108,38 @@ class Episode:
     children: list[tuple[str, str, str | None, int, dict]] = field(default_factory=list)
 
 
+def _private_file(path: Path, marker: Path) -> None:
+    """Create the folder 0700 and the database 0600; refuse a vanished or emptied store."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.parent.chmod(0o700)
+    if marker.exists() and (not path.exists() or path.stat().st_size == 0):
+        raise StoreError(
+            f"{path} is missing or empty, but a store lived in {path.parent} ({marker.name}): "
+            "restore the file from a copy, or delete the folder to start with no jobs"
+        )
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+    path.chmod(0o600)
+
+
+def _check_integrity(db: sqlite3.Connection, path: Path) -> None:
+    """PRAGMA quick_check: a damaged file is refused before anything is served from it."""
+    rows = db.execute("PRAGMA quick_check").fetchall()
+    problems = [next(iter(r.values())) for r in rows]
+    if problems != ["ok"]:
+        first = str(problems[0]).splitlines()[0] if problems else "no answer"
+        raise StoreError(_unusable(path, first))
+
+
+def _unusable(path: Path, problem: object) -> str:
+    problem = str(problem).splitlines()[0]
+    if "full" in problem:
+        return f"cannot write the store {path}: the disk is full; free space and start again"
+    return (
+        f"{path} is damaged ({problem}): restore it from a copy, or move it away to start "
+        "with no jobs"
+    )
+
+
 def _row(cursor: sqlite3.Cursor, values: tuple) -> dict:
     return {column[0]: value for column, value in zip(cursor.description, values, strict=True)}
 
@@ -111,14 +152,24 @@ class Store:
     """The SQLite database; used from one thread (the host's event loop)."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self.db.row_factory = _row
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute("PRAGMA busy_timeout=5000")
-        self._migrate()
+        marker = path.with_name(path.name + MARKER_SUFFIX)
+        try:
+            _private_file(path, marker)
+            self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self.db.row_factory = _row
+            self.db.execute("PRAGMA busy_timeout=5000")
+            _check_integrity(self.db, path)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self._migrate()
+            if not marker.exists():
+                marker.write_text("devhost store\n")
+                marker.chmod(0o600)
+        except sqlite3.DatabaseError as error:
+            raise StoreError(_unusable(path, error)) from None
+        except OSError as error:
+            raise StoreError(f"cannot write the store {path}: {error.strerror}") from None
 
     def _migrate(self) -> None:
         version = self.db.execute("PRAGMA user_version").fetchone()["user_version"]

@@ -23,6 +23,8 @@ param partitionDays int = 1
 param maxActivitiesInFlight int = 16
 param maxActivitiesPerJob int = 48
 param publicBaseUrl string = ''
+@secure()
+param idempotencySecret string
 
 resource storageAccount 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
@@ -101,6 +103,11 @@ var baseAppSettings = [
   {
     name: 'MAX_ACTIVITIES_PER_JOB'
     value: string(maxActivitiesPerJob)
+  }
+  // The HMAC key of idempotent job ids; without it an Idempotency-Key gets a 503.
+  {
+    name: 'IDEMPOTENCY_SECRET'
+    value: idempotencySecret
   }
   // The Python worker runs sync activities in a thread pool (cores + 4 threads by default):
   // as many threads as host.json lets activities run at once on one instance.
