@@ -49,6 +49,14 @@ def test_a_repeated_failure_is_logged_once_per_interval_with_its_count(caplog):
     ]
 
 
+async def run_for(engine: Engine, seconds: float) -> None:
+    task = asyncio.ensure_future(engine.run())
+    await asyncio.sleep(seconds)  # the duration observed, not a synchronisation
+    await engine.stop()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
 class BrokenStore:
     """Every read fails as a damaged database does."""
 
@@ -75,15 +83,8 @@ def test_a_failing_store_is_retried_with_backoff_not_in_a_hot_loop(caplog):
     store = BrokenStore()
     engine = Engine(store, NoFunctions(), 4, 4)
 
-    async def run_for(seconds: float) -> None:
-        task = asyncio.ensure_future(engine.run())
-        await asyncio.sleep(seconds)  # the duration observed, not a synchronisation
-        await engine.stop()
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-
     with caplog.at_level(logging.ERROR, logger="devhost.engine"):
-        asyncio.run(run_for(1.6))
+        asyncio.run(run_for(engine, 1.6))
     assert 3 <= store.calls <= 6  # 0.1 + 0.2 + 0.4 + 0.8 s apart, not thousands of times
     assert len([r for r in caplog.records if "malformed" in r.getMessage()]) == 1
 
@@ -103,14 +104,7 @@ def test_a_failing_episode_backs_off_per_instance(caplog):
     store = BrokenInstanceStore()
     engine = Engine(store, NoFunctions(), 4, 4)
 
-    async def run_for(seconds: float) -> None:
-        task = asyncio.ensure_future(engine.run())
-        await asyncio.sleep(seconds)  # the duration observed, not a synchronisation
-        await engine.stop()
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-
     with caplog.at_level(logging.ERROR, logger="devhost.engine"):
-        asyncio.run(run_for(1.6))
+        asyncio.run(run_for(engine, 1.6))
     assert 3 <= store.calls <= 6
     assert len([r for r in caplog.records if "disk is full" in r.getMessage()]) == 1

@@ -8,12 +8,10 @@ ships the same bytes as today's. Rerun it after changing requirements.txt; a tes
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-from tools.platform_check import pip_target_arguments
+from tools.platform_check import pip_install_for_target
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCK = ROOT / "requirements.lock"
@@ -23,23 +21,13 @@ def resolve(requirements: Path = ROOT / "requirements.txt") -> list[tuple[str, s
     """(name, version, sha256) of every wheel pip would install for the target."""
     with tempfile.TemporaryDirectory() as temp:
         report = Path(temp) / "report.json"
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--dry-run",
-                "--ignore-installed",
-                f"--report={report}",
-                *pip_target_arguments(),
-                f"--target={temp}/unused",
-                "-r",
-                str(requirements),
-            ],
-            check=True,
+        pip_install_for_target(
+            "--dry-run",
+            "--ignore-installed",
+            f"--report={report}",
+            f"--target={temp}/unused",
+            "-r",
+            str(requirements),
         )
         installs = json.loads(report.read_text())["install"]
     return sorted(

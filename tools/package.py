@@ -14,15 +14,13 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import zipfile
 from pathlib import Path
 
 import pathspec
 
-from tools.platform_check import pip_target_arguments, problems
+from tools.platform_check import pip_install_for_target, problems
 
 ROOT = Path(__file__).resolve().parent.parent
 NAME = "audit-api"
@@ -60,23 +58,8 @@ def app_sources(root: Path) -> list[Path]:
 
 def install_dependencies(target: Path, lock: Path = ROOT / "requirements.lock") -> None:
     """Exactly the locked wheels, each checked against its hash (see tools/lock.py)."""
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--no-compile",
-            "--no-deps",
-            "--require-hashes",
-            *pip_target_arguments(),
-            f"--target={target}",
-            "-r",
-            str(lock),
-        ],
-        check=True,
+    pip_install_for_target(
+        "--no-compile", "--no-deps", "--require-hashes", f"--target={target}", "-r", str(lock)
     )
 
 

@@ -12,6 +12,8 @@ pyelftools) say what the dynamic loader will demand at import.
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from dataclasses import dataclass
 from email.parser import HeaderParser
 from pathlib import Path
@@ -65,6 +67,23 @@ def pip_target_arguments() -> list[str]:
         f"--python-version={major}.{minor}",
         "--implementation=cp",
     ]
+
+
+def pip_install_for_target(*arguments: str) -> None:
+    """`pip install` choosing wheels for the target, whatever machine runs it."""
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            *pip_target_arguments(),
+            *arguments,
+        ],
+        check=True,
+    )
 
 
 def target_tags(python: tuple[int, int], platforms: list[str]) -> set[Tag]:
