@@ -94,7 +94,10 @@ async def serve(config: HostConfig, invoker: Invoker, store: Store, stop: asynci
     try:
         await stop.wait()
     finally:
-        await asyncio.wait_for(engine.stop(), SHUTDOWN_BUDGET)
+        try:
+            await asyncio.wait_for(engine.stop(), SHUTDOWN_BUDGET)
+        except TimeoutError:  # an OSError too: must not read as "cannot listen" below
+            log.warning("in-flight work did not stop within %.0f s; leaving it", SHUTDOWN_BUDGET)
         engine_task.cancel()
         await asyncio.gather(engine_task, return_exceptions=True)
         await runner.cleanup()
@@ -159,16 +162,19 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as error:
         print(f"devhost: cannot listen on {config.host}:{config.port}: {error}", file=sys.stderr)
         code = 1
+    except BaseException:  # say what broke, then still leave below
+        log.exception("the host stopped on an error")
+        code = 1
     finally:
         invoker.close()
         store.close()
         lock.release()
-    # A function still running in a thread of this process cannot be stopped, and the
-    # interpreter would wait for it at exit: everything is closed and saved, so leave now.
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+        # A function still running in a thread of this process cannot be stopped, and the
+        # interpreter would wait for it at exit: everything is closed and saved, so leave now.
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 if __name__ == "__main__":

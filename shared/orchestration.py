@@ -88,8 +88,9 @@ def audit_orchestrator(context: df.DurableOrchestrationContext) -> Generator:
     """Count distinct identification numbers over the job's range, at most N ranges at a time.
 
     Each range's activity stores its ids in a blob and returns only the blob's name; a last
-    activity counts the distinct ids over those blobs, and the blobs are deleted however the
-    job ends. So the history holds names and counts, never ids.
+    activity counts the distinct ids over those blobs, and the blobs are deleted when the job
+    completes or fails (after the ranges still running have ended). So the history holds names
+    and counts, never ids.
     """
     job: JobInput = context.get_input()
     ranges = key_ranges(
@@ -119,12 +120,20 @@ def audit_orchestrator(context: df.DurableOrchestrationContext) -> Generator:
             running.extend(schedule(i, r) for i, r in islice(waiting, 1))
         count = yield context.call_activity_with_retry(COUNT_ACTIVITY, options, sorted(blobs))
     except Exception:
+        yield from _settle(context, running)  # their blobs too, before the clean-up
         yield from _delete_results(context, options)
         raise
     yield from _delete_results(context, options)
     if not context.is_replaying:
         log.info("audit job %s counted %d ids over %d ranges", context.instance_id, count, total)
     return count
+
+
+def _settle(context: df.DurableOrchestrationContext, running: list):
+    """Wait for the ranges still running when the job failed, whatever their outcome."""
+    while running:
+        finished = yield context.task_any(running)
+        running.remove(finished)
 
 
 def _delete_results(context: df.DurableOrchestrationContext, options: df.RetryOptions):

@@ -145,6 +145,8 @@ def test_a_range_that_fails_after_its_retries_fails_the_job_after_a_clean_up():
     replay.episode(ev.task_failed(T, 3, reason, "ConfigurationError"))
     replay.history.append(ev.timer_created(T, 4, ev.timestamp(T)))
     state = replay.episode(ev.timer_fired(T, 4, ev.timestamp(T)))
+    assert state["new"] == []  # range 1 is still running: its blob must exist before clean-up
+    state = replay.range_done(1, index=1)
     [cleanup] = state["new"]  # the failure is caught once, to delete what the job stored
     assert cleanup["functionName"] == CLEANUP_ACTIVITY
     with pytest.raises(Exception, match=r"\$OutOfProcData\$") as error:

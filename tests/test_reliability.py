@@ -311,13 +311,21 @@ def test_function_timeout_fails_a_hung_activity_and_frees_its_slot(start_host, p
         assert host.logs().count("ran past functionTimeout: recycling worker") == 2
 
 
-def test_sigterm_ends_the_host_even_with_hung_activities(start_host):
-    host = start_host(app=HANGS, env={"FUNCTIONS_WORKER_PROCESS_COUNT": "1"})
-    start_sleep(host, 600)
-    hung = final_status(host, start_sleep(host, 600))  # its thread cannot be stopped
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_sigterm_ends_the_host_even_with_hung_activities(start_host, processes):
+    host = start_host(app=HANGS, env={"FUNCTIONS_WORKER_PROCESS_COUNT": processes})
+    hung = final_status(host, start_sleep(host, 600))  # timed out; a thread cannot be stopped
     assert hung["runtimeStatus"] == "Failed"
+    running = start_sleep(host, 600)  # and one hung right now
+    poll(
+        lambda: management_status(host, running).json()["runtimeStatus"] == "Running",
+        10,
+        what="the second job's activity",
+    )
+    began = time.monotonic()
     host.process.send_signal(signal.SIGTERM)
     assert host.process.wait(timeout=30) == 0
+    assert time.monotonic() - began < 15  # the shutdown budget, not a thread's lifetime
 
 
 def devhost_once(
@@ -361,11 +369,34 @@ def test_one_host_per_data_folder_and_a_killed_hosts_lock_is_gone(audit_table, t
     again.kill()
 
 
-def test_the_store_is_private_to_its_owner(audit_table, tmp_path, start_host):
-    host = start_host(env=app_env(audit_table), data=tmp_path / "private")
-    assert (host.data.stat().st_mode & 0o777) == 0o700
-    for name in ("AuditQueryHub.sqlite", "AuditQueryHub.sqlite.created"):
-        assert ((host.data / name).stat().st_mode & 0o777) == 0o600
+def test_the_store_is_private_to_its_owner(audit_table, tmp_path):
+    """It held every job's input and results, readable by anyone (0644)."""
+    data = tmp_path / "private"  # the host makes it
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "devhost",
+            "--app",
+            str(ROOT),
+            "--port",
+            str(free_port()),
+            "--data",
+            str(data),
+        ],
+        cwd=ROOT,
+        env={**os.environ, **app_env(audit_table)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        poll((data / "AuditQueryHub.sqlite.created").exists, 60, what="the store")
+        assert (data.stat().st_mode & 0o777) == 0o700
+        for name in ("AuditQueryHub.sqlite", "AuditQueryHub.sqlite.created", "host.lock"):
+            assert ((data / name).stat().st_mode & 0o777) == 0o600, name
+    finally:
+        process.kill()
+        process.wait(timeout=30)
 
 
 def damaged(path: Path, how: str) -> None:

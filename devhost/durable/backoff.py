@@ -51,8 +51,12 @@ class Backoff:
         self._not_before.pop(key, None)
 
     def waiting(self) -> list[Hashable]:
-        """The keys that may not run yet."""
+        """The keys that may not run yet; keys long expired are forgotten (their work may have
+        been cancelled, so `succeeded` never comes)."""
         now = self.clock()
+        for key in [k for k, t in self._not_before.items() if t < now - 2 * self.cap]:
+            self._not_before.pop(key)
+            self._delay.pop(key, None)
         return [key for key, t in self._not_before.items() if t > now]
 
     def next_due(self) -> float | None:

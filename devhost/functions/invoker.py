@@ -99,19 +99,22 @@ class Invoker:
     ) -> None:
         self.functions = functions
         self.entries = {name: load_entry(spec, app_dir) for name, spec in functions.items()}
+        self.threads = threads
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="fn")
+        # durable functions apart: threads they leak on a timeout must not starve HTTP triggers
+        self.durable_pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="durable")
         self.remote = remote  # worker processes (devhost.functions.workers), if any
         self.timeout = timeout  # host.json functionTimeout, for durable functions
 
     def names(self, kind: str) -> set[str]:
         return {n for n, s in self.functions.items() if s.kind == kind}
 
-    async def call(self, name: str, kwargs: dict) -> Any:
+    async def call(self, name: str, kwargs: dict, pool: ThreadPoolExecutor | None = None) -> Any:
         entry = self.entries[name]
         if inspect.iscoroutinefunction(entry):
             return await entry(**kwargs)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.pool, lambda: entry(**kwargs))
+        return await loop.run_in_executor(pool or self.pool, lambda: entry(**kwargs))
 
     async def _durable(self, name: str, argument: Any, orchestration: bool) -> Any:
         """Worker processes, when there are any, take sync durable functions; async ones and
@@ -120,10 +123,14 @@ class Invoker:
         if self.remote is not None and not inspect.iscoroutinefunction(self.entries[name]):
             return await self.remote.call(name, argument, orchestration, self.timeout)
         value = func.OrchestrationContext(argument) if orchestration else argument
-        task = asyncio.ensure_future(self.call(name, {self.functions[name].trigger["name"]: value}))
+        kwargs = {self.functions[name].trigger["name"]: value}
+        task = asyncio.ensure_future(self.call(name, kwargs, self.durable_pool))
         done, _ = await asyncio.wait({task}, timeout=self.timeout)
         if not done:  # the function's own TimeoutError would be in a done task instead
             task.cancel()
+            # its thread is lost: later calls get a fresh pool, the old one ends with its calls
+            self.durable_pool.shutdown(wait=False)
+            self.durable_pool = ThreadPoolExecutor(self.threads, thread_name_prefix="durable")
             raise FunctionTimeoutError(name, self.timeout)
         return task.result()
 
@@ -142,5 +149,6 @@ class Invoker:
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
+        self.durable_pool.shutdown(wait=False, cancel_futures=True)
         if self.remote is not None:
             self.remote.close()

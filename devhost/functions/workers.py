@@ -166,6 +166,7 @@ class Worker:
         except TimeoutError:
             self.pending.pop(call_id, None)
             log.error("%s ran past functionTimeout: recycling worker %s", name, self.process.pid)
+            self.alive = False  # no new call goes here while it is being replaced
             self.kill()
             raise FunctionTimeoutError(name, timeout) from None
 
@@ -176,11 +177,10 @@ class Worker:
         self.process.join(timeout=5)
 
     def close(self) -> None:
+        """SIGTERM, not the pipe: its reader thread holds the pipe open while blocked on it."""
         self.alive = False
-        self.connection.close()
-        self.process.join(timeout=5)
         if self.process.is_alive():
-            self.kill()
+            self.process.terminate()
 
 
 class WorkerPool:
@@ -217,6 +217,11 @@ class WorkerPool:
         return await worker.call(name, argument, orchestration, timeout)
 
     def close(self) -> None:
+        """Stop every worker at once, then reap them (2 s each at most, in parallel)."""
         self.closed = True
         for worker in self.workers:
             worker.close()
+        for worker in self.workers:
+            worker.process.join(timeout=2)
+            worker.kill()
+            worker.connection.close()

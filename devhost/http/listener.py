@@ -67,16 +67,22 @@ class GuardedRequestHandler(RequestHandler):
                 victim.transport.close()
 
     @property
+    def _waiting_for_request(self) -> bool:
+        """aiohttp waits on `_waiter` only between requests, never while one is handled or
+        its response written."""
+        return self._waiter is not None and not self._waiter.done() and not self._messages
+
+    @property
     def idle(self) -> bool:
         """Between requests, with nothing received: a keep-alive connection that can go."""
-        return self._current_request is None and not self._messages and not self._header_deadline
+        return self._waiting_for_request and self._header_deadline is None
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
         if self._request_count > self._seen_requests:  # headers complete: the handler runs
             self._seen_requests = self._request_count
             self._cancel_deadline()
-        elif self._header_deadline is None and data and self._current_request is None:
+        elif self._header_deadline is None and data and self._waiting_for_request:
             self._header_deadline = self._loop.call_later(
                 self._guard.limits.header_timeout, self._headers_too_slow
             )

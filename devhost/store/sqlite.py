@@ -109,9 +109,9 @@ class Episode:
 
 
 def _private_file(path: Path, marker: Path) -> None:
-    """Create the folder 0700 and the database 0600; refuse a vanished or emptied store."""
+    """Create the folder 0700 (a folder that exists is left as it is: it may be the user's
+    home) and the database 0600; refuse a vanished or emptied store."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    path.parent.chmod(0o700)
     if marker.exists() and (not path.exists() or path.stat().st_size == 0):
         raise StoreError(
             f"{path} is missing or empty, but a store lived in {path.parent} ({marker.name}): "
