@@ -328,22 +328,27 @@ def test_sigterm_ends_the_host_even_with_hung_activities(start_host, processes):
     assert time.monotonic() - began < 15  # the shutdown budget, not a thread's lifetime
 
 
+def devhost_command(data: Path) -> list[str]:
+    port = str(free_port())
+    return [
+        sys.executable,
+        "-m",
+        "devhost",
+        "--app",
+        str(ROOT),
+        "--port",
+        port,
+        "--data",
+        str(data),
+    ]
+
+
 def devhost_once(
     data: Path, env: dict[str, str], timeout: float = 60
 ) -> subprocess.CompletedProcess:
     """Start a host that is expected to refuse to start: its exit code and output."""
     return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "devhost",
-            "--app",
-            str(ROOT),
-            "--port",
-            str(free_port()),
-            "--data",
-            str(data),
-        ],
+        devhost_command(data),
         cwd=ROOT,
         env={**os.environ, **env},
         capture_output=True,
@@ -373,17 +378,7 @@ def test_the_store_is_private_to_its_owner(audit_table, tmp_path):
     """It held every job's input and results, readable by anyone (0644)."""
     data = tmp_path / "private"  # the host makes it
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "devhost",
-            "--app",
-            str(ROOT),
-            "--port",
-            str(free_port()),
-            "--data",
-            str(data),
-        ],
+        devhost_command(data),
         cwd=ROOT,
         env={**os.environ, **app_env(audit_table)},
         stdout=subprocess.DEVNULL,
