@@ -109,21 +109,26 @@ def audit_orchestrator(context: df.DurableOrchestrationContext) -> Generator:
 
     waiting = iter(enumerate(ranges))
     running = [schedule(i, r) for i, r in islice(waiting, max(1, job["maxInFlight"]))]
-    blobs: list[str] = []
+    results: list[RangeResult] = []
     try:
         while running:
             finished = yield context.task_any(running)
             running.remove(finished)
-            result: RangeResult = yield finished  # re-raises when the range failed after retries
-            blobs.append(result["blob"])
-            context.set_custom_status(progress(len(blobs), total))
+            results.append((yield finished))  # re-raises when the range failed after retries
+            context.set_custom_status(progress(len(results), total))
             running.extend(schedule(i, r) for i, r in islice(waiting, 1))
-        count = yield context.call_activity_with_retry(COUNT_ACTIVITY, options, sorted(blobs))
+        stored = [r for r in results if r["blob"]]
+        if len(stored) > 1:
+            blobs = sorted(r["blob"] for r in stored)
+            count = yield context.call_activity_with_retry(COUNT_ACTIVITY, options, blobs)
+        else:  # no blob, or one: its ids are already distinct, no count activity needed
+            count = stored[0]["ids"] if stored else 0
     except Exception:
         yield from _settle(context, running)  # their blobs too, before the clean-up
         yield from _delete_results(context, options)
         raise
-    yield from _delete_results(context, options)
+    if stored:
+        yield from _delete_results(context, options)
     if not context.is_replaying:
         log.info("audit job %s counted %d ids over %d ranges", context.instance_id, count, total)
     return count

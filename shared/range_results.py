@@ -35,9 +35,9 @@ CLIENT_OPTIONS = {
 
 
 class RangeResult(TypedDict):
-    """What a range's activity returns: all the history keeps of its ids."""
+    """What a range's activity returns: all the history keeps of its ids (no blob: none)."""
 
-    blob: str
+    blob: str | None
     ids: int
 
 
@@ -72,7 +72,10 @@ class RangeResults:
             self._created = True
 
     def save(self, job_id: str, index: int, ids: list[str]) -> RangeResult:
-        """Store one range's sorted distinct ids (one per line); idempotent."""
+        """Store one range's sorted distinct ids (one per line); idempotent. An empty range
+        stores nothing: most ranges of a sparse table cost no blob at all."""
+        if not ids:
+            return {"blob": None, "ids": 0}
         self._ensure_container()
         name = blob_name(job_id, index)
         data = "".join(f"{i}\n" for i in ids).encode()

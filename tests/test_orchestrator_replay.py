@@ -121,14 +121,34 @@ def test_ranges_then_a_count_then_a_clean_up_then_the_answer():
     assert state["output"] == 5
 
 
+def test_empty_ranges_need_no_count_and_no_clean_up():
+    replay = Replay(job(days=2, window=2))
+    replay.episode()
+    replay.complete(0, {"blob": None, "ids": 0})
+    state = replay.complete(1, {"blob": None, "ids": 0})
+    assert state["new"] == [] and state["isDone"] is True and state["output"] == 0
+
+
+def test_one_stored_range_is_its_own_count_and_still_cleaned_up():
+    replay = Replay(job(days=2, window=2))
+    replay.episode()
+    replay.complete(0, {"blob": None, "ids": 0})
+    state = replay.range_done(1, index=1, ids=7)
+    [cleanup] = state["new"]
+    assert cleanup["functionName"] == CLEANUP_ACTIVITY
+    state = replay.complete(2, 1)
+    assert state["isDone"] is True and state["output"] == 7
+
+
 def test_a_failed_clean_up_does_not_change_the_answer():
-    replay = Replay(job(days=1, window=1, attempts=1))
+    replay = Replay(job(days=2, window=2, attempts=1))
     replay.episode()
     replay.range_done(0, index=0)
-    replay.complete(1, 7)
-    replay.episode(ev.task_failed(T, 2, "storage down", "ServiceRequestError"))
-    replay.history.append(ev.timer_created(T, 3, ev.timestamp(T)))  # the SDK's last retry timer
-    state = replay.episode(ev.timer_fired(T, 3, ev.timestamp(T)))
+    replay.range_done(1, index=1)
+    replay.complete(2, 7)
+    replay.episode(ev.task_failed(T, 3, "storage down", "ServiceRequestError"))
+    replay.history.append(ev.timer_created(T, 4, ev.timestamp(T)))  # the SDK's last retry timer
+    state = replay.episode(ev.timer_fired(T, 4, ev.timestamp(T)))
     assert state["isDone"] is True
     assert state["output"] == 7
 
