@@ -209,6 +209,7 @@ def markdown(results: dict) -> str:
             "",
             f"Machine: {m['cores']} cores, {m['memory_gib']} GiB, Python {m['python']}, "
             f"Node.js {m['node']}, Azurite {m['azurite']} ({m['platform']}).",
+            *([results["note"]] if results.get("note") else []),
             "",
             "## Targets",
             "",
