@@ -18,7 +18,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableClient, TableServiceClient
 
 from tools.azurite import ROOT, Azurite
-from tools.seed import BATCH, expected_count, generate
+from tools.seed import BATCH, generate
 
 HOME = ROOT / ".bench"
 TABLE = "audit"
@@ -43,15 +43,6 @@ class DataSet:
 
     def rows(self, offset: int) -> list[dict]:
         return list(generate(self.start + timedelta(days=offset), 1, self.per_day))
-
-    def expected(self, days: int) -> int:
-        """The original query's answer over the first `days` days, computed in Python."""
-        entities = (e for offset in range(days) for e in self.rows(offset))
-        return expected_count(entities, *self.span(days))
-
-    def matching_per_day(self, days: int) -> list[int]:
-        """Entities the query returns per day-partition (CertNumber not empty)."""
-        return [sum(1 for e in self.rows(d) if e["CertNumber"] != "") for d in range(days)]
 
 
 def _upload_day(connection_string: str, data: DataSet, offset: int) -> int:
