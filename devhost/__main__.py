@@ -51,10 +51,7 @@ def _shown(key: str, variable: str) -> str:
 async def serve(config: HostConfig, invoker: Invoker, store: Store, stop: asyncio.Event) -> None:
     engine = Engine(store, invoker, config.max_activities, config.max_orchestrators)
     api = ManagementApi(
-        store,
-        engine,
-        invoker.names("orchestrator"),
-        lambda iid: f"{config.public_base}/runtime/webhooks/durabletask/instances/{iid}",
+        engine, lambda iid: f"{config.public_base}/runtime/webhooks/durabletask/instances/{iid}"
     )
     rpc_runner = web.AppRunner(rpc_app(api), access_log=None)
     await rpc_runner.setup()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
-from devhost.store.sqlite import FINISHED, Store
+from devhost.durable.model import FINISHED
+from devhost.store.sqlite import Store
 from tests.conftest import SEED
 from tests.support import (
     ROOT,
@@ -61,7 +62,7 @@ def test_a_killed_host_resumes_every_job_to_the_same_result(audit_table, tmp_pat
         )
 
         store = Store(data / "AuditQueryHub.sqlite")
-        at_kill = {job_id: store.get_instance(job_id)["status"] for job_id in jobs}
+        at_kill = {job_id: store.get_instance(job_id).status for job_id in jobs}
         store.close()
         assert any(status not in FINISHED for status in at_kill.values()), at_kill
 

@@ -172,6 +172,7 @@ def test_suspend_and_resume(host):
     poll(lambda: management_status(host, instance_id).json().get("runtimeStatus") == "Running", 10)
     assert webhook(host, "POST", f"instances/{instance_id}/suspend").status_code == 202
     webhook(host, "POST", f"instances/{instance_id}/raiseEvent/Approval", json="late")
+    poll(lambda: management_status(host, instance_id).json()["runtimeStatus"] == "Suspended", 10)
     assert management_status(host, instance_id).json()["runtimeStatus"] == "Suspended"
     assert webhook(host, "POST", f"instances/{instance_id}/resume").status_code == 202
     assert finished(host, instance_id)["output"] == "late"

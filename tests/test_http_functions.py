@@ -19,9 +19,11 @@ from aiohttp import web
 
 from devhost.durable import events as ev
 from devhost.durable.client_binding import client_binding
+from devhost.durable.engine import Engine
+from devhost.durable.model import Episode, RuntimeStatus
 from devhost.http.app import rpc_app
 from devhost.http.management import ManagementApi
-from devhost.store.sqlite import Episode, Store
+from devhost.store.sqlite import Store
 from shared import jobs
 from tools.azurite import free_port
 
@@ -31,15 +33,17 @@ SYSTEM_KEY = "SYSKEY-never-shown"
 BASE = "https://audit.example.com"
 
 
-class Engine:
-    def notify(self) -> None:
-        """The store is driven by hand here; nothing runs."""
+class Functions:
+    """The engine is never run here: the store is driven by hand."""
+
+    def names(self, kind: str) -> set[str]:
+        return {"orchestrator-function"} if kind == "orchestrator" else set()
 
 
 @asynccontextmanager
 async def management(tmp_path):
     store = Store(tmp_path / "hub.sqlite")
-    api = ManagementApi(store, Engine(), {"orchestrator-function"}, lambda i: f"internal/{i}")
+    api = ManagementApi(Engine(store, Functions(), 1, 1), lambda i: f"internal/{i}")
     runner = web.AppRunner(rpc_app(api))
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -122,8 +126,8 @@ def test_submit_starts_a_job_and_answers_202_with_the_status_url(tmp_path, metho
     assert body["statusUri"] == f"{BASE}/api/status/{body['id']}"
     assert response.headers["Location"] == body["statusUri"]
     assert int(response.headers["Retry-After"]) > 0
-    assert [i["id"] for i in instances] == [body["id"]]
-    stored = json.loads(instances[0]["input"])
+    assert [i.id for i in instances] == [body["id"]]
+    stored = json.loads(instances[0].input)
     assert (stored["start"], stored["end"]) == ("2021-10-10", "2021-12-10")
     assert_nothing_internal(response)
 
@@ -224,7 +228,7 @@ def finish(store: Store, instance_id: str, status: str, output, custom=None) -> 
             instance_id,
             [],
             [ev.orchestrator_started(1.0)],
-            status,
+            RuntimeStatus(status),
             json.dumps(output) if output is not None else None,
             json.dumps(custom) if custom is not None else None,
             0,

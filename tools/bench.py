@@ -12,7 +12,6 @@ import json
 import os
 import platform
 import shutil
-import sqlite3
 import statistics
 import subprocess
 import tempfile
@@ -26,6 +25,7 @@ import requests
 from azure.core.credentials import AzureNamedKeyCredential
 from azure.data.tables import TableClient, TableSasPermissions, generate_table_sas
 
+from devhost.store.sqlite import Store
 from tools.azurite import ACCOUNT, ACCOUNT_KEY, ROOT, Azurite
 from tools.bench_data import HOME, DataSet
 from tools.bench_host import KEY, Host, job, original, percentile
@@ -177,22 +177,18 @@ async def _burst(session: aiohttp.ClientSession, base: str, first: int, count: i
 
 
 def _wait_completed(database: Path, ids: list[str], timeout: float) -> list[tuple[float, float]]:
-    """Read (created, completed) epochs from the host's database, polling every 50 ms."""
-    connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
-    marks = ",".join("?" * len(ids))
+    """(created, completed) epochs from the host's store, polling every 50 ms: the status API
+    gives whole seconds only."""
+    store = Store(database)
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
-            rows = connection.execute(
-                f"SELECT created, updated FROM instances WHERE status = 'Completed' "  # noqa: S608
-                f"AND id IN ({marks})",
-                ids,
-            ).fetchall()
+            rows = store.completion_times(ids)
             if len(rows) == len(ids):
                 return rows
             time.sleep(0.05)
     finally:
-        connection.close()
+        store.close()
     raise TimeoutError(f"{len(ids)} jobs did not all complete in {timeout}s")
 
 

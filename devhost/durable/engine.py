@@ -17,10 +17,13 @@ import logging
 import time
 import traceback
 from collections.abc import Callable
+from typing import Any
 
+from devhost import errors
 from devhost.durable import events as ev
 from devhost.durable.actions import Outcome, outcome_of_exception, parse_state
 from devhost.durable.backoff import Backoff
+from devhost.durable.model import FINISHED, Instance, Message, RuntimeStatus, WorkItem
 from devhost.durable.turn import batch, decide, task_ids
 from devhost.errors import FunctionTimeoutError, WorkerLostError
 from devhost.functions.invoker import Invoker
@@ -32,15 +35,15 @@ MAX_REDELIVERIES = 3  # an activity whose worker keeps dying fails after this ma
 DISPATCHER = ("dispatcher", "")
 
 
-def episode_payload(instance: dict, past: list[str], new_events: list[dict]) -> str:
+def episode_payload(instance: Instance, past: list[str], new_events: list[dict]) -> str:
     """The orchestrationTrigger JSON; past events are stored text, not parsed again."""
     history = ",".join([*past, *(json.dumps(e) for e in new_events)])
     rest = json.dumps(
         {
-            "input": instance["input"],
-            "instanceId": instance["id"],
+            "input": instance.input,
+            "instanceId": instance.id,
             "isReplaying": bool(past),
-            "parentInstanceId": instance["parent_id"],
+            "parentInstanceId": instance.parent_id,
             "upperSchemaVersion": 1,
             "upperSchemaVersionNew": 2,
             "longRunningTimerIntervalDuration": None,
@@ -52,7 +55,8 @@ def episode_payload(instance: dict, past: list[str], new_events: list[dict]) -> 
 
 
 class Engine:
-    """Owns the store's pending work; the HTTP layer only adds rows and calls notify()."""
+    """Owns the store: runs its pending work, and is the one door through which instances are
+    started, controlled, read and purged (the HTTP layer only parses and renders)."""
 
     def __init__(
         self,
@@ -76,6 +80,71 @@ class Engine:
 
     def notify(self) -> None:
         self._wake.set()
+
+    # ---- instance control: each a message the instance's next episode handles
+    def instance(self, instance_id: str) -> Instance:
+        found = self.store.get_instance(instance_id)
+        if found is None:
+            raise errors.not_found()
+        return found
+
+    def history(self, instance_id: str) -> list[str]:
+        return self.store.history(instance_id)
+
+    def instances(self, **query: Any) -> list[Instance]:
+        """Instances by creation time; `query` as Store.list_instances takes it."""
+        return self.store.list_instances(**query)
+
+    def _live(self, instance_id: str) -> Instance:
+        found = self.instance(instance_id)
+        if found.finished:
+            raise errors.gone(instance_id)
+        return found
+
+    def _send(self, instance_id: str, event: dict) -> None:
+        self.store.send(Message(instance_id, event, self.clock()))
+        self.notify()
+
+    def start(self, name: str, instance_id: str, input_text: str | None) -> Instance:
+        if name not in self.orchestrators:
+            raise errors.unknown_orchestrator(name)
+        now = self.clock()
+        instance = Instance(instance_id, name, RuntimeStatus.PENDING, input_text, created=now)
+        start = ev.execution_started(now, instance_id, name, input_text, None)
+        if not self.store.create_instance(instance, start):
+            raise errors.conflict(instance_id)
+        self.notify()
+        return instance
+
+    def raise_event(self, instance_id: str, name: str, input_text: str | None) -> None:
+        self._live(instance_id)
+        self._send(instance_id, ev.event_raised(self.clock(), name, input_text))
+
+    def terminate(self, instance_id: str, reason: str) -> None:
+        self._live(instance_id)
+        self._send(instance_id, ev.execution_terminated(self.clock(), reason))
+
+    def suspend(self, instance_id: str, reason: str | None) -> None:
+        self._live(instance_id)
+        self._send(instance_id, ev.execution_suspended(self.clock(), reason))
+
+    def resume(self, instance_id: str, reason: str | None) -> None:
+        self._live(instance_id)
+        self._send(instance_id, ev.execution_resumed(self.clock(), reason))
+
+    def restart(self, instance_id: str, new_id: str | None) -> Instance:
+        """Start the instance's orchestrator again with its input, under `new_id` or its own
+        id (which must have finished)."""
+        old = self.instance(instance_id)
+        if new_id is None and not old.finished:
+            raise errors.conflict(instance_id)
+        return self.start(old.name, new_id or instance_id, old.input)
+
+    def purge(self, instance_id: str) -> int:
+        return self.store.purge(instance_id)
+
+    def purge_finished(self, instances: list[Instance]) -> int:
+        return sum(self.store.purge(i.id) for i in instances if i.status in FINISHED)
 
     async def run(self) -> None:
         while not self._stopping:
@@ -123,9 +192,9 @@ class Engine:
                 self._spawn(self._episode(instance_id))
         free = self.max_activities - len(self._busy_work)
         if free > 0:
-            for row in self.store.pending_work(self._busy_work | self._cooling("work"), free):
-                self._busy_work.add(row["id"])
-                self._spawn(self._activity(row))
+            for item in self.store.pending_work(self._busy_work | self._cooling("work"), free):
+                self._busy_work.add(item.id)
+                self._spawn(self._activity(item))
 
     async def _episode(self, instance_id: str) -> None:
         began = time.perf_counter()
@@ -158,79 +227,87 @@ class Engine:
         if instance is None or not messages:
             return "orchestrator", "skipped"
         tasks = self.store.tasks(instance_id, task_ids(messages))
-        delivered = batch(messages, tasks)
+        delivered = batch(messages, tasks, instance.status == RuntimeStatus.SUSPENDED)
+        if not delivered:
+            return instance.name, "skipped"
         started = ev.orchestrator_started(now)
-        if instance["name"] not in self.orchestrators:
-            outcome = Outcome(error=f"no orchestrator function named '{instance['name']}'")
-        else:
-            past = self.store.history(instance_id)
-            payload = episode_payload(instance, past, [started, *(e for _, e in delivered)])
-            try:
-                outcome = parse_state(await self.invoker.orchestrate(instance["name"], payload))
-            except WorkerLostError:
-                raise  # a host fault: the episode runs again
-            except Exception as error:  # noqa: BLE001 - user code failing is an outcome
-                outcome = outcome_of_exception(error)
-                if "$OutOfProcData$" not in str(error):
-                    log.error(
-                        "orchestrator %s raised:\n%s", instance["name"], traceback.format_exc()
-                    )
+        outcome = (
+            None if delivered[0].control else await self._orchestrate(instance, started, delivered)
+        )
         episode = decide(instance, started, delivered, outcome, tasks, now)
         self.store.commit_episode(episode, self.clock())
-        return instance["name"], episode.status
+        return instance.name, episode.status
 
-    async def _activity(self, row: dict) -> None:
+    async def _orchestrate(
+        self, instance: Instance, started: dict, delivered: list[Message]
+    ) -> Outcome:
+        """Call the orchestrator with its history and the new events; its failure is an
+        outcome, a lost worker the host's fault (the episode runs again)."""
+        if instance.name not in self.orchestrators:
+            return Outcome(error=f"no orchestrator function named '{instance.name}'")
+        past = self.store.history(instance.id)
+        payload = episode_payload(instance, past, [started, *(m.event for m in delivered)])
+        try:
+            return parse_state(await self.invoker.orchestrate(instance.name, payload))
+        except WorkerLostError:
+            raise
+        except Exception as error:  # noqa: BLE001 - user code failing is an outcome
+            if "$OutOfProcData$" not in str(error):
+                log.error("orchestrator %s raised:\n%s", instance.name, traceback.format_exc())
+            return outcome_of_exception(error)
+
+    async def _activity(self, item: WorkItem) -> None:
         began = time.perf_counter()
-        name, work_id = row["name"], row["id"]
-        key = ("work", work_id)
+        key = ("work", item.id)
         label = "retried later"
         try:
-            event, label = await self._execute(name, row["task_id"], row)
-            self.store.finish_work(work_id, row["instance_id"], event, self.clock())
+            event, label = await self._execute(item)
+            self.store.finish_work(item, event, self.clock())
             self.backoff.succeeded(key)
-            self._redeliveries.pop(work_id, None)
+            self._redeliveries.pop(item.id, None)
         except WorkerLostError as error:
-            self._redelivered(row, key, error)
+            self._redelivered(item, key, error)
         except Exception as error:  # noqa: BLE001 - the store failing: the work stays, reruns
             self.backoff.failed(key, _summary("an activity's result could not be stored", error))
         finally:
-            self._busy_work.discard(work_id)
+            self._busy_work.discard(item.id)
             self._wake.set()
         log.info(
             "%s instance=%s %.1fms %s",
-            name,
-            row["instance_id"],
+            item.name,
+            item.instance_id,
             (time.perf_counter() - began) * 1000,
             label,
         )
 
-    def _redelivered(self, row: dict, key: tuple, error: Exception) -> None:
+    def _redelivered(self, item: WorkItem, key: tuple, error: Exception) -> None:
         """Run it again (its work row stays); after MAX_REDELIVERIES, fail it as Azure would
         a message that keeps crashing its worker."""
-        runs = self._redeliveries.get(row["id"], 0) + 1
-        self._redeliveries[row["id"]] = runs
+        runs = self._redeliveries.get(item.id, 0) + 1
+        self._redeliveries[item.id] = runs
         if runs <= MAX_REDELIVERIES:
             self.backoff.failed(
-                key, _summary(f"{row['name']} lost its worker; running it again", error)
+                key, _summary(f"{item.name} lost its worker; running it again", error)
             )
             return
-        self._redeliveries.pop(row["id"], None)
-        reason = f"Activity function '{row['name']}' failed: its worker process exited {runs} times"
-        event = ev.task_failed(self.clock(), row["task_id"], reason, "WorkerLostError")
-        self.store.finish_work(row["id"], row["instance_id"], event, self.clock())
+        self._redeliveries.pop(item.id, None)
+        reason = f"Activity function '{item.name}' failed: its worker process exited {runs} times"
+        event = ev.task_failed(self.clock(), item.task_id, reason, "WorkerLostError")
+        self.store.finish_work(item, event, self.clock())
 
-    async def _execute(self, name: str, task_id: int, row: dict) -> tuple[dict, str]:
+    async def _execute(self, item: WorkItem) -> tuple[dict, str]:
         """Run one activity; its failure becomes a TaskFailed event, not an exception. A lost
         worker is the host's failure, not the activity's: it propagates."""
+        name, task_id = item.name, item.task_id
         try:
             if name not in self.activities:
                 raise LookupError(f"no activity function named '{name}'")
-            result = await self.invoker.activity(name, row["input"])
+            result = await self.invoker.activity(name, item.input)
             return ev.task_completed(self.clock(), task_id, result), "ok"
         except WorkerLostError:
             raise
         except FunctionTimeoutError as error:
-            log.error("activity %s (instance %s): %s", name, row["instance_id"], error)
+            log.error("activity %s (instance %s): %s", name, item.instance_id, error)
             return ev.task_failed(self.clock(), task_id, str(error), "FunctionTimeoutException"), (
                 "timed out"
             )
@@ -238,7 +315,7 @@ class Engine:
             log.error(
                 "activity %s (instance %s) raised:\n%s",
                 name,
-                row["instance_id"],
+                item.instance_id,
                 traceback.format_exc(),
             )
             reason = f"Activity function '{name}' failed: {type(error).__name__}: {error}"

@@ -23,6 +23,9 @@ TIMER_FIRED = 11
 ORCHESTRATOR_STARTED = 12
 ORCHESTRATOR_COMPLETED = 13
 EVENT_RAISED = 15
+EXECUTION_SUSPENDED = 19
+EXECUTION_RESUMED = 20
+EXECUTION_REWOUND = 21  # the host's own: the SDK never sees it
 
 
 def timestamp(epoch: float) -> str:
@@ -69,7 +72,7 @@ def execution_started(
 
 
 def execution_completed(epoch: float, status: str, result: str | None) -> dict:
-    kind = EXECUTION_COMPLETED if status == "Completed" else EXECUTION_FAILED
+    kind = EXECUTION_FAILED if status == "Failed" else EXECUTION_COMPLETED
     return event(kind, epoch, OrchestrationStatus=status, Result=result)
 
 
@@ -123,3 +126,15 @@ def sub_orchestration_failed(epoch: float, task_id: int, reason: str, details: s
 
 def event_raised(epoch: float, name: str, input_text: str | None) -> dict:
     return event(EVENT_RAISED, epoch, Name=name, Input=input_text)
+
+
+def execution_suspended(epoch: float, reason: str | None) -> dict:
+    return event(EXECUTION_SUSPENDED, epoch, Reason=reason)
+
+
+def execution_resumed(epoch: float, reason: str | None) -> dict:
+    return event(EXECUTION_RESUMED, epoch, Reason=reason)
+
+
+def execution_rewound(epoch: float, reason: str | None) -> dict:
+    return event(EXECUTION_REWOUND, epoch, Reason=reason)

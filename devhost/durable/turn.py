@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from datetime import datetime
+from itertools import takewhile
 
 from devhost.durable import events as ev
 from devhost.durable.actions import (
@@ -23,7 +24,15 @@ from devhost.durable.actions import (
     Outcome,
     leaves,
 )
-from devhost.store.sqlite import Episode, Task
+from devhost.durable.model import (
+    Child,
+    Episode,
+    Instance,
+    Message,
+    RuntimeStatus,
+    Task,
+    WorkItem,
+)
 
 FAILURES = (ev.TASK_FAILED, ev.SUB_ORCHESTRATION_FAILED)
 RETRY_TIMER = "retry:"  # a retry timer's task kind is "retry:" + the kind it retries
@@ -39,21 +48,31 @@ def is_retry_event(event: dict, tasks: dict[int, Task]) -> bool:
     return False
 
 
-def task_ids(messages: list[tuple[int, dict]]) -> set[int]:
+def task_ids(messages: list[Message]) -> set[int]:
     ids = set()
-    for _, event in messages:
+    for message in messages:
         for key in ("TaskScheduledId", "TimerId"):
-            if isinstance(event.get(key), int):
-                ids.add(event[key])
+            if isinstance(message.event.get(key), int):
+                ids.add(message.event[key])
     return ids
 
 
-def batch(messages: list[tuple[int, dict]], tasks: dict[int, Task]) -> list[tuple[int, dict]]:
-    """The messages one episode delivers: up to and including the first retry event."""
-    for index, (_, event) in enumerate(messages):
-        if is_retry_event(event, tasks):
-            return messages[: index + 1]
-    return messages
+def batch(messages: list[Message], tasks: dict[int, Task], suspended: bool) -> list[Message]:
+    """The messages one episode delivers. Control events go alone, in a run: the orchestrator
+    is not called for them; a suspended instance receives nothing else. Otherwise: up to the
+    next control event, and up to and including the first retry event."""
+    if suspended:
+        return [m for m in messages if m.control]
+    if messages and messages[0].control:
+        return list(takewhile(lambda m: m.control, messages))
+    delivered = []
+    for message in messages:
+        if message.control:
+            break
+        delivered.append(message)
+        if is_retry_event(message.event, tasks):
+            break
+    return delivered
 
 
 def retry_delay(retry: dict, attempt: int) -> float:
@@ -78,15 +97,15 @@ def _json(value: object) -> str | None:
 class _Builder:
     """Accumulates the episode's changes while ids are handed out."""
 
-    def __init__(self, instance: dict, now: float) -> None:
+    def __init__(self, instance: Instance, now: float) -> None:
         self.instance = instance
         self.now = now
-        self.seq = instance["next_seq"]
+        self.seq = instance.next_seq
         self.events: list[dict] = []
         self.tasks: list[Task] = []
-        self.work: list[tuple[int, str, str | None]] = []
-        self.messages: list[tuple[str, dict, float]] = []
-        self.children: list[tuple[str, str, str | None, int, dict]] = []
+        self.work: list[WorkItem] = []
+        self.messages: list[Message] = []
+        self.children: list[Child] = []
 
     def take_id(self) -> int:
         self.seq += 1
@@ -105,14 +124,14 @@ class _Builder:
         self.tasks.append(Task(task_id, kind, name, input_text, retry, attempt))
         if kind == "activity":
             self.events.append(ev.task_scheduled(self.now, task_id, name, input_text))
-            self.work.append((task_id, name, input_text))
+            self.work.append(WorkItem(self.instance.id, task_id, name, input_text))
             return
-        child = instance_id or f"{self.instance['id']}:{task_id}"
+        child = instance_id or f"{self.instance.id}:{task_id}"
         if attempt > 1:
             child = f"{child}:{attempt}"
         self.events.append(ev.sub_orchestration_created(self.now, task_id, name, child, input_text))
-        start = ev.execution_started(self.now, child, name, input_text, self.instance["id"])
-        self.children.append((child, name, input_text, task_id, start))
+        start = ev.execution_started(self.now, child, name, input_text, self.instance.id)
+        self.children.append(Child(child, name, input_text, task_id, start))
 
     def timer(self, fire_at: float, kind: str = "timer", like: Task | None = None) -> None:
         """A durable timer: a TimerFired message that becomes visible at fire_at."""
@@ -120,7 +139,7 @@ class _Builder:
         stamp = ev.timestamp(fire_at)
         self.events.append(ev.timer_created(self.now, timer_id, stamp))
         self.messages.append(
-            (self.instance["id"], ev.timer_fired(fire_at, timer_id, stamp), fire_at)
+            Message(self.instance.id, ev.timer_fired(fire_at, timer_id, stamp), fire_at)
         )
         task = Task(timer_id, kind) if like is None else replace(like, task_id=timer_id, kind=kind)
         self.tasks.append(task)
@@ -161,18 +180,34 @@ class _Builder:
             self.schedule(kind, task.name, task.input, task.retry, task.attempt + 1)
 
 
+def _episode(instance: Instance, delivered: list[Message], events: list[dict]) -> Episode:
+    """An episode that changes nothing yet but consumes `delivered` and records `events`."""
+    return Episode(
+        instance_id=instance.id,
+        consumed=[m.id for m in delivered if m.id is not None],
+        events=events,
+        status=instance.status,
+        output=instance.output,
+        custom_status=instance.custom_status,
+        next_seq=instance.next_seq,
+        actions_seen=instance.actions_seen,
+    )
+
+
 def decide(
-    instance: dict,
+    instance: Instance,
     started: dict,
-    delivered: list[tuple[int, dict]],
-    outcome: Outcome,
+    delivered: list[Message],
+    outcome: Outcome | None,
     tasks: dict[int, Task],
     now: float,
 ) -> Episode:
-    """The changes of one episode, ready for Store.commit_episode."""
-    iid = instance["id"]
+    """The changes of one episode, ready for Store.commit_episode. `outcome` is the
+    orchestrator's answer; None for a run of control events, which it never sees."""
+    if outcome is None:
+        return _control(instance, started, delivered, now)
     build = _Builder(instance, now)
-    new_leaves = leaves(outcome.actions)[instance["actions_seen"] :]
+    new_leaves = leaves(outcome.actions)[instance.actions_seen :]
     error = outcome.error
     if error is None:
         for action in new_leaves:
@@ -180,68 +215,78 @@ def decide(
             if error:
                 break
     if error is None and not outcome.done and delivered:
-        last = delivered[-1][1]
+        last = delivered[-1].event
         if is_retry_event(last, tasks):
             build.retry(last, tasks[last.get("TaskScheduledId", last.get("TimerId"))])
 
-    history = [started, *(event for _, event in delivered), *build.events]
-    episode = Episode(
-        instance_id=iid,
-        consumed=[message_id for message_id, _ in delivered],
-        events=history,
-        status="Running",
-        output=None,
-        custom_status=_json(outcome.custom_status),
-        next_seq=build.seq,
-        actions_seen=instance["actions_seen"] + len(new_leaves),
-        tasks=build.tasks,
-        work=build.work,
-        messages=build.messages,
-        children=build.children,
-    )
+    episode = _episode(instance, delivered, [started, *(m.event for m in delivered), *build.events])
+    episode.status = RuntimeStatus.RUNNING
+    episode.output = None
+    episode.custom_status = _json(outcome.custom_status)
+    episode.next_seq = build.seq
+    episode.actions_seen = instance.actions_seen + len(new_leaves)
+    episode.tasks, episode.work = build.tasks, build.work
+    episode.messages, episode.children = build.messages, build.children
     continued = next((a for a in new_leaves if a.get("actionType") == CONTINUE_AS_NEW), None)
     if error is not None:
-        _finish(
-            episode,
-            instance,
-            "Failed",
-            f"Orchestrator function '{instance['name']}' failed: {error}",
-            now,
-        )
+        message = f"Orchestrator function '{instance.name}' failed: {error}"
+        _finish(episode, instance, RuntimeStatus.FAILED, message, now)
     elif outcome.done and continued is not None:
         _continue_as_new(episode, instance, continued.get("input"), now)
     elif outcome.done:
-        _finish(episode, instance, "Completed", outcome.output, now)
+        _finish(episode, instance, RuntimeStatus.COMPLETED, outcome.output, now)
     else:
         episode.events.append(ev.orchestrator_completed(now))
     return episode
 
 
-def _finish(episode: Episode, instance: dict, status: str, output: object, now: float) -> None:
+def _control(instance: Instance, started: dict, delivered: list[Message], now: float) -> Episode:
+    """Terminate, suspend and resume, in arrival order; one that does not apply to the
+    instance's status (resume of a running one) is consumed and changes nothing."""
+    episode = _episode(instance, delivered, [started])
+    for message in delivered:
+        event, kind = message.event, message.event["EventType"]
+        if kind == ev.EXECUTION_TERMINATED:
+            episode.events.append(event)
+            _finish(episode, instance, RuntimeStatus.TERMINATED, event.get("Input") or "", now)
+            return episode
+        if kind == ev.EXECUTION_SUSPENDED and episode.status != RuntimeStatus.SUSPENDED:
+            episode.status = RuntimeStatus.SUSPENDED
+            episode.events.append(event)
+        elif kind == ev.EXECUTION_RESUMED and episode.status == RuntimeStatus.SUSPENDED:
+            episode.status = RuntimeStatus.RUNNING
+            episode.events.append(event)
+    episode.events.append(ev.orchestrator_completed(now))
+    return episode
+
+
+def _finish(
+    episode: Episode, instance: Instance, status: RuntimeStatus, output: object, now: float
+) -> None:
     result = _json(output)
     episode.status, episode.output = status, result
     episode.events.append(ev.execution_completed(now, status, result))
     episode.events.append(ev.orchestrator_completed(now))
     episode.work, episode.children = [], []
     episode.messages = []
-    if instance.get("parent_id"):
-        task_id = instance["parent_task"]
-        if status == "Completed":
+    if instance.parent_id:
+        task_id = instance.parent_task
+        if status == RuntimeStatus.COMPLETED:
             notice = ev.sub_orchestration_completed(now, task_id, result)
         else:
             notice = ev.sub_orchestration_failed(now, task_id, str(output), "")
-        episode.messages.append((instance["parent_id"], notice, now))
+        episode.messages.append(Message(instance.parent_id, notice, now))
 
 
-def _continue_as_new(episode: Episode, instance: dict, input_text: str | None, now: float) -> None:
+def _continue_as_new(
+    episode: Episode, instance: Instance, input_text: str | None, now: float
+) -> None:
     """Start a fresh history with the new input; unconsumed messages stay in the inbox."""
-    episode.status = "ContinuedAsNew"
+    episode.status = RuntimeStatus.CONTINUED_AS_NEW
     episode.reset_history = True
     episode.events = []
     episode.tasks, episode.work, episode.children = [], [], []
     episode.next_seq, episode.actions_seen = 0, 0
     episode.input = input_text
-    start = ev.execution_started(
-        now, instance["id"], instance["name"], input_text, instance.get("parent_id")
-    )
-    episode.messages = [(instance["id"], start, now)]
+    start = ev.execution_started(now, instance.id, instance.name, input_text, instance.parent_id)
+    episode.messages = [Message(instance.id, start, now)]

@@ -7,7 +7,6 @@ Served twice: on the RPC base URL the SDK calls (loopback-only, no key, as in Az
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -15,11 +14,8 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from devhost import errors
-from devhost.durable import events as ev
 from devhost.durable.engine import Engine
-from devhost.store.sqlite import FINISHED, Store
-
-RUNNING = ("Pending", "Running", "ContinuedAsNew", "Suspended")
+from devhost.durable.model import ACTIVE, Instance
 
 
 def _time(epoch: float) -> str:
@@ -51,17 +47,17 @@ def _flag(request: web.Request, name: str) -> bool:
     return request.query.get(name, "").lower() == "true"
 
 
-def status_payload(row: dict, show_input: bool, history: list[str] | None = None) -> dict:
+def status_payload(row: Instance, show_input: bool, history: list[str] | None = None) -> dict:
     """The wire shape of an instance, as the extension's status endpoint answers it."""
     payload = {
-        "name": row["name"],
-        "instanceId": row["id"],
-        "runtimeStatus": row["status"],
-        "input": row["input"] if show_input else None,
-        "customStatus": _loads(row["custom_status"]),
-        "output": _loads(row["output"]),
-        "createdTime": _time(row["created"]),
-        "lastUpdatedTime": _time(row["updated"]),
+        "name": row.name,
+        "instanceId": row.id,
+        "runtimeStatus": str(row.status),
+        "input": row.input if show_input else None,
+        "customStatus": _loads(row.custom_status),
+        "output": _loads(row.output),
+        "createdTime": _time(row.created),
+        "lastUpdatedTime": _time(row.updated),
     }
     if history is not None:
         payload["historyEvents"] = [json.loads(e) for e in history]
@@ -69,16 +65,10 @@ def status_payload(row: dict, show_input: bool, history: list[str] | None = None
 
 
 class ManagementApi:
-    def __init__(
-        self,
-        store: Store,
-        engine: Engine,
-        orchestrators: set[str],
-        status_url: Callable[[str], str],
-        clock: Callable[[], float] = time.time,
-    ):
-        self.store, self.engine, self.orchestrators = store, engine, orchestrators
-        self.status_url, self.clock = status_url, clock
+    """Parses each request, asks the engine, renders its answer."""
+
+    def __init__(self, engine: Engine, status_url: Callable[[str], str]) -> None:
+        self.engine, self.status_url = engine, status_url
 
     def routes(self, prefix: str) -> list[web.RouteDef]:
         p = prefix.rstrip("/")
@@ -99,29 +89,10 @@ class ManagementApi:
             web.post(p + "/instances/{id}/rewind", self.rewind),
         ]
 
-    def _instance(self, request: web.Request) -> dict:
-        row = self.store.get_instance(request.match_info["id"])
-        if row is None:
-            raise errors.not_found()
-        return row
-
-    def _live(self, request: web.Request) -> dict:
-        row = self._instance(request)
-        if row["status"] in FINISHED:
-            raise errors.gone(row["id"])
-        return row
-
-    def _start(self, name: str, instance_id: str, input_text: str | None) -> web.Response:
-        if name not in self.orchestrators:
-            raise errors.unknown_orchestrator(name)
-        now = self.clock()
-        start = ev.execution_started(now, instance_id, name, input_text, None)
-        if not self.store.create_instance(instance_id, name, input_text, start, now):
-            raise errors.conflict(instance_id)
-        self.engine.notify()
-        url = self.status_url(instance_id)
+    def _started(self, instance: Instance) -> web.Response:
+        url = self.status_url(instance.id)
         return web.json_response(
-            {"id": instance_id, "statusQueryGetUri": url},
+            {"id": instance.id, "statusQueryGetUri": url},
             status=202,
             headers={"Location": url, "Retry-After": "1"},
         )
@@ -135,28 +106,28 @@ class ManagementApi:
         if input_text is not None and not isinstance(input_text, str):
             input_text = json.dumps(input_text)  # a caller that sent the input once-encoded
         instance_id = request.match_info.get("id") or uuid.uuid4().hex
-        return self._start(request.match_info["name"], instance_id, input_text)
+        return self._started(self.engine.start(request.match_info["name"], instance_id, input_text))
 
     async def status(self, request: web.Request) -> web.Response:
-        row = self._instance(request)
-        history = self.store.history(row["id"]) if _flag(request, "showHistory") else None
+        row = self.engine.instance(request.match_info["id"])
+        history = self.engine.history(row.id) if _flag(request, "showHistory") else None
         payload = status_payload(row, _flag(request, "showInput"), history)
-        if row["status"] in RUNNING:
-            url = self.status_url(row["id"])
+        if row.status in ACTIVE:
+            url = self.status_url(row.id)
             return web.json_response(
                 payload, status=202, headers={"Location": url, "Retry-After": "1"}
             )
         return web.json_response(payload, status=200)
 
-    def _filtered(self, request: web.Request) -> list[dict]:
+    def _filtered(self, request: web.Request) -> list[Instance]:
         q = request.query
         statuses = [s for s in q.get("runtimeStatus", "").split(",") if s]
-        return self.store.list_instances(
-            _epoch(q.get("createdTimeFrom")),
-            _epoch(q.get("createdTimeTo")),
-            statuses,
-            q.get("instanceIdPrefix"),
-            _top(q.get("top")),
+        return self.engine.instances(
+            created_from=_epoch(q.get("createdTimeFrom")),
+            created_to=_epoch(q.get("createdTimeTo")),
+            statuses=statuses,
+            prefix=q.get("instanceIdPrefix"),
+            limit=_top(q.get("top")),
         )
 
     async def list(self, request: web.Request) -> web.Response:
@@ -164,59 +135,38 @@ class ManagementApi:
         return web.json_response([status_payload(r, show_input) for r in self._filtered(request)])
 
     async def purge(self, request: web.Request) -> web.Response:
-        if not self.store.purge(request.match_info["id"]):
+        if not self.engine.purge(request.match_info["id"]):
             raise errors.not_found()
         return web.json_response({"instancesDeleted": 1})
 
     async def purge_many(self, request: web.Request) -> web.Response:
-        rows = [r for r in self._filtered(request) if r["status"] in FINISHED]
-        deleted = sum(self.store.purge(r["id"]) for r in rows)
+        deleted = self.engine.purge_finished(self._filtered(request))
         if not deleted:
             raise errors.not_found()
         return web.json_response({"instancesDeleted": deleted})
 
     async def raise_event(self, request: web.Request) -> web.Response:
-        row = self._live(request)
         body = await request.text()
-        event = ev.event_raised(self.clock(), request.match_info["event"], body or None)
-        self.store.send(row["id"], event, self.clock())
-        self.engine.notify()
+        self.engine.raise_event(request.match_info["id"], request.match_info["event"], body or None)
         return web.Response(status=202)
 
     async def terminate(self, request: web.Request) -> web.Response:
-        row = self._live(request)
-        reason = request.query.get("reason", "")
-        now = self.clock()
-        self.store.terminate(
-            row["id"], json.dumps(reason), ev.execution_terminated(now, reason), now
-        )
-        if row["parent_id"]:
-            notice = ev.sub_orchestration_failed(now, row["parent_task"], "terminated", reason)
-            self.store.send(row["parent_id"], notice, now)
-            self.engine.notify()
+        self.engine.terminate(request.match_info["id"], request.query.get("reason", ""))
         return web.Response(status=202)
 
     async def suspend(self, request: web.Request) -> web.Response:
-        row = self._live(request)
-        self.store.set_status(row["id"], "Suspended", self.clock())
+        self.engine.suspend(request.match_info["id"], request.query.get("reason"))
         return web.Response(status=202)
 
     async def resume(self, request: web.Request) -> web.Response:
-        row = self._live(request)
-        if row["status"] == "Suspended":
-            self.store.set_status(row["id"], "Running", self.clock())
-            self.engine.notify()
+        self.engine.resume(request.match_info["id"], request.query.get("reason"))
         return web.Response(status=202)
 
     async def restart(self, request: web.Request) -> web.Response:
-        row = self._instance(request)
-        new_id = uuid.uuid4().hex
-        if request.query.get("restartWithNewInstanceId", "true").lower() == "false":
-            new_id = row["id"]
-            if row["status"] not in FINISHED:
-                raise errors.conflict(new_id)
-        return self._start(row["name"], new_id, row["input"])
+        same = request.query.get("restartWithNewInstanceId", "true").lower() == "false"
+        new_id = None if same else uuid.uuid4().hex
+        return self._started(self.engine.restart(request.match_info["id"], new_id))
 
     async def rewind(self, request: web.Request) -> web.Response:
-        self._instance(request)
+        self.engine.instance(request.match_info["id"])
         raise errors.ApiError(501, "Rewind is not supported by the local host.")

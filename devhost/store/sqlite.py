@@ -14,10 +14,19 @@ import json
 import os
 import sqlite3
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from devhost.durable.model import (
+    CONTROL_EVENTS,
+    FINISHED,
+    Episode,
+    Instance,
+    Message,
+    RuntimeStatus,
+    Task,
+    WorkItem,
+)
 from devhost.errors import StoreError
 
 MARKER_SUFFIX = ".created"  # beside the database: "a store lived here"
@@ -71,41 +80,10 @@ MIGRATIONS = [
         input TEXT
     );
     """,
+    # instance control (terminate, suspend, ...) reaches even a suspended instance
+    "ALTER TABLE inbox ADD COLUMN control INTEGER NOT NULL DEFAULT 0",
 ]
-
-FINISHED = ("Completed", "Failed", "Terminated", "Canceled")
-
-
-@dataclass
-class Task:
-    """What the host remembers of a scheduled task: enough to retry it."""
-
-    task_id: int
-    kind: str  # activity | suborchestration | timer | retry_timer
-    name: str | None = None
-    input: str | None = None
-    retry: dict | None = None
-    attempt: int = 1
-
-
-@dataclass
-class Episode:
-    """Everything one orchestrator episode changes, applied in one transaction."""
-
-    instance_id: str
-    consumed: list[int]
-    events: list[dict]
-    status: str
-    output: str | None
-    custom_status: str | None
-    next_seq: int
-    actions_seen: int
-    reset_history: bool = False
-    input: str | None = None  # the new input, with reset_history (continue-as-new)
-    tasks: list[Task] = field(default_factory=list)
-    work: list[tuple[int, str, str | None]] = field(default_factory=list)
-    messages: list[tuple[str, dict, float]] = field(default_factory=list)
-    children: list[tuple[str, str, str | None, int, dict]] = field(default_factory=list)
+_FINISHED_SQL = ",".join(f"'{status}'" for status in sorted(FINISHED))
 
 
 def _private_file(path: Path, marker: Path) -> None:
@@ -185,33 +163,34 @@ class Store:
         return _Transaction(self.db)
 
     # ---- instances
-    def create_instance(
-        self,
-        instance_id: str,
-        name: str,
-        input_text: str | None,
-        start_event: dict,
-        now: float,
-        parent: tuple[str, int] | None = None,
-    ) -> bool:
+    def create_instance(self, instance: Instance, start_event: dict) -> bool:
         """Insert a Pending instance and its ExecutionStarted message; False if the id is live."""
         with self._tx():
-            existing = self.get_instance(instance_id)
-            if existing and existing["status"] not in FINISHED:
+            existing = self.get_instance(instance.id)
+            if existing and not existing.finished:
                 return False
             if existing:
-                self._delete_instance(instance_id)
-            parent_id, parent_task = parent or (None, None)
+                self._delete_instance(instance.id)
             self.db.execute(
                 "INSERT INTO instances (id, name, status, input, created, updated, parent_id,"
-                " parent_task) VALUES (?, ?, 'Pending', ?, ?, ?, ?, ?)",
-                (instance_id, name, input_text, now, now, parent_id, parent_task),
+                " parent_task) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    instance.id,
+                    instance.name,
+                    RuntimeStatus.PENDING,
+                    instance.input,
+                    instance.created,
+                    instance.created,
+                    instance.parent_id,
+                    instance.parent_task,
+                ),
             )
-            self._send(instance_id, start_event, now)
+            self._send(Message(instance.id, start_event, instance.created))
         return True
 
-    def get_instance(self, instance_id: str) -> dict | None:
-        return self.db.execute("SELECT * FROM instances WHERE id = ?", (instance_id,)).fetchone()
+    def get_instance(self, instance_id: str) -> Instance | None:
+        row = self.db.execute("SELECT * FROM instances WHERE id = ?", (instance_id,)).fetchone()
+        return None if row is None else Instance(**row)
 
     def list_instances(
         self,
@@ -220,7 +199,10 @@ class Store:
         statuses: Iterable[str] = (),
         prefix: str | None = None,
         limit: int = 1000,
-    ) -> list[dict]:
+        after: tuple[float, str] | None = None,
+    ) -> list[Instance]:
+        """Instances by creation time, then id; `after` is the last (created, id) of the
+        previous page."""
         clauses, args = [], []
         if created_from is not None:
             clauses.append("created >= ?")
@@ -235,34 +217,20 @@ class Store:
         if prefix:
             clauses.append("substr(id, 1, ?) = ?")
             args.extend([len(prefix), prefix])
+        if after is not None:
+            clauses.append("(created > ? OR (created = ? AND id > ?))")
+            args.extend([after[0], after[0], after[1]])
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        return self.db.execute(
-            f"SELECT * FROM instances {where} ORDER BY created LIMIT ?", (*args, limit)
+        rows = self.db.execute(
+            f"SELECT * FROM instances {where} ORDER BY created, id LIMIT ?", (*args, limit)
         ).fetchall()
+        return [Instance(**row) for row in rows]
 
     def history(self, instance_id: str) -> list[str]:
         rows = self.db.execute(
             "SELECT event FROM history WHERE instance_id = ? ORDER BY pos", (instance_id,)
         ).fetchall()
         return [r["event"] for r in rows]
-
-    def set_status(self, instance_id: str, status: str, now: float) -> None:
-        with self._tx():
-            self.db.execute(
-                "UPDATE instances SET status = ?, updated = ? WHERE id = ?",
-                (status, now, instance_id),
-            )
-
-    def terminate(self, instance_id: str, output: str, event: dict, now: float) -> None:
-        """Finish an instance at once: no pending work or message of it survives."""
-        with self._tx():
-            self._append(instance_id, [event])
-            self.db.execute(
-                "UPDATE instances SET status = 'Terminated', output = ?, updated = ? WHERE id = ?",
-                (output, now, instance_id),
-            )
-            self.db.execute("DELETE FROM inbox WHERE instance_id = ?", (instance_id,))
-            self.db.execute("DELETE FROM work WHERE instance_id = ?", (instance_id,))
 
     def purge(self, instance_id: str) -> int:
         with self._tx():
@@ -282,33 +250,43 @@ class Store:
             self.db.execute(f"DELETE FROM {table} WHERE {column} = ?", (instance_id,))
 
     # ---- messages
-    def send(self, instance_id: str, event: dict, visible_at: float) -> None:
+    def send(self, message: Message) -> None:
         with self._tx():
-            self._send(instance_id, event, visible_at)
+            self._send(message)
 
-    def _send(self, instance_id: str, event: dict, visible_at: float) -> None:
+    def _send(self, message: Message) -> None:
         self.db.execute(
-            "INSERT INTO inbox (instance_id, event, visible_at) VALUES (?, ?, ?)",
-            (instance_id, _dump(event), visible_at),
+            "INSERT INTO inbox (instance_id, event, visible_at, control) VALUES (?, ?, ?, ?)",
+            (
+                message.instance_id,
+                _dump(message.event),
+                message.visible_at,
+                message.event["EventType"] in CONTROL_EVENTS,
+            ),
         )
 
     def ready_instances(self, now: float, skip: set[str], limit: int) -> list[str]:
-        """Instances with a visible message, in arrival order, that may run now."""
+        """Instances with a visible message they may take now, in arrival order: a suspended
+        instance only takes control messages."""
         rows = self.db.execute(
             "SELECT inbox.instance_id AS id, min(inbox.id) AS first FROM inbox JOIN instances"
             " ON instances.id = inbox.instance_id WHERE inbox.visible_at <= ?"
-            " AND instances.status NOT IN ('Suspended', 'Completed', 'Failed', 'Terminated')"
+            f" AND instances.status NOT IN ({_FINISHED_SQL})"
+            " AND (instances.status != 'Suspended' OR inbox.control)"
             " GROUP BY inbox.instance_id ORDER BY first LIMIT ?",
             (now, limit + len(skip)),
         ).fetchall()
         return [r["id"] for r in rows if r["id"] not in skip][:limit]
 
-    def messages(self, instance_id: str, now: float) -> list[tuple[int, dict]]:
+    def messages(self, instance_id: str, now: float) -> list[Message]:
         rows = self.db.execute(
-            "SELECT id, event FROM inbox WHERE instance_id = ? AND visible_at <= ? ORDER BY id",
+            "SELECT id, event, visible_at FROM inbox WHERE instance_id = ? AND visible_at <= ?"
+            " ORDER BY id",
             (instance_id, now),
         ).fetchall()
-        return [(r["id"], json.loads(r["event"])) for r in rows]
+        return [
+            Message(instance_id, json.loads(r["event"]), r["visible_at"], r["id"]) for r in rows
+        ]
 
     def next_due(self, now: float) -> float | None:
         """When the next future message (a timer) becomes visible; visible ones wait for a
@@ -340,19 +318,19 @@ class Store:
             for r in rows
         }
 
-    def pending_work(self, skip: set[int], limit: int) -> list[dict]:
+    def pending_work(self, skip: set[int], limit: int) -> list[WorkItem]:
         rows = self.db.execute(
             "SELECT * FROM work ORDER BY id LIMIT ?", (limit + len(skip),)
         ).fetchall()
-        return [r for r in rows if r["id"] not in skip][:limit]
+        return [WorkItem(**r) for r in rows if r["id"] not in skip][:limit]
 
-    def finish_work(self, work_id: int, instance_id: str, event: dict, now: float) -> bool:
+    def finish_work(self, item: WorkItem, event: dict, now: float) -> bool:
         """Swap a work item for its completion message; False if the work was cancelled."""
         with self._tx():
-            gone = self.db.execute("DELETE FROM work WHERE id = ?", (work_id,)).rowcount == 0
+            gone = self.db.execute("DELETE FROM work WHERE id = ?", (item.id,)).rowcount == 0
             if gone:
                 return False
-            self._send(instance_id, event, now)
+            self._send(Message(item.instance_id, event, now))
         return True
 
     # ---- episodes
@@ -360,10 +338,8 @@ class Store:
         e = episode
         with self._tx():
             current = self.get_instance(e.instance_id)
-            if current is None or current["status"] in FINISHED:
-                return  # terminated or purged while the episode ran: drop its effects
-            if current["status"] == "Suspended" and e.status == "Running":
-                e.status = "Suspended"  # suspended while the episode ran: stay suspended
+            if current is None or current.finished:
+                return  # purged while the episode ran: drop its effects
             if e.reset_history:
                 self.db.execute("DELETE FROM history WHERE instance_id = ?", (e.instance_id,))
                 self.db.execute("DELETE FROM tasks WHERE instance_id = ?", (e.instance_id,))
@@ -394,16 +370,25 @@ class Store:
             )
             self.db.executemany(
                 "INSERT INTO work (instance_id, task_id, name, input) VALUES (?, ?, ?, ?)",
-                [(e.instance_id, *w) for w in e.work],
+                [(w.instance_id, w.task_id, w.name, w.input) for w in e.work],
             )
-            for target, event, visible_at in e.messages:
-                self._send(target, event, visible_at)
+            for message in e.messages:
+                self._send(message)
             if e.status in FINISHED:  # late results of abandoned tasks have nowhere to go
                 self.db.execute("DELETE FROM inbox WHERE instance_id = ?", (e.instance_id,))
                 self.db.execute("DELETE FROM work WHERE instance_id = ?", (e.instance_id,))
-            for child_id, name, input_text, task_id, start_event in e.children:
+            for child in e.children:
                 self.create_instance(
-                    child_id, name, input_text, start_event, now, (e.instance_id, task_id)
+                    Instance(
+                        child.instance_id,
+                        child.name,
+                        RuntimeStatus.PENDING,
+                        child.input,
+                        created=now,
+                        parent_id=e.instance_id,
+                        parent_task=child.parent_task,
+                    ),
+                    child.start_event,
                 )
             self.db.execute(
                 "UPDATE instances SET status = ?, output = ?, custom_status = ?, updated = ?,"
@@ -418,6 +403,15 @@ class Store:
                     e.instance_id,
                 ),
             )
+
+    def completion_times(self, ids: list[str]) -> list[tuple[float, float]]:
+        """(created, last updated) of those of `ids` that completed: for the benchmark."""
+        rows = self.db.execute(
+            "SELECT created, updated FROM instances WHERE status = 'Completed' AND id IN"
+            f" ({','.join('?' * len(ids))})",
+            ids,
+        ).fetchall()
+        return [(r["created"], r["updated"]) for r in rows]
 
     def _append(self, instance_id: str, events: list[dict]) -> None:
         row = self.db.execute(

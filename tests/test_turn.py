@@ -1,0 +1,249 @@
+"""The episode function alone: instance + delivered events + the orchestrator's answer in,
+changes out. No store, no SDK, no HTTP: each case is a row of inputs and what must come out."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from devhost.durable import events as ev
+from devhost.durable.actions import (
+    CALL_ACTIVITY,
+    CALL_ACTIVITY_WITH_RETRY,
+    CALL_SUB_ORCHESTRATOR,
+    CONTINUE_AS_NEW,
+    CREATE_TIMER,
+    WAIT_FOR_EXTERNAL_EVENT,
+    WHEN_ALL,
+    Outcome,
+)
+from devhost.durable.model import Instance, Message, RuntimeStatus, Task
+from devhost.durable.turn import batch, decide, retry_delay
+
+NOW = 1_700_000_000.0
+RETRY = {"firstRetryIntervalInMilliseconds": 2000, "maxNumberOfAttempts": 3}
+
+
+def instance(**overrides) -> Instance:
+    fields = {"id": "i", "name": "Orch", "status": RuntimeStatus.RUNNING, "next_seq": 0}
+    return Instance(**{**fields, **overrides})
+
+
+def activity(name: str, value=None, retry: dict | None = None) -> dict:
+    action = {"actionType": CALL_ACTIVITY, "functionName": name, "input": json.dumps(value)}
+    if retry:
+        action.update(actionType=CALL_ACTIVITY_WITH_RETRY, retryOptions=retry)
+    return action
+
+
+def messages(*events: dict) -> list[Message]:
+    return [Message("i", event, NOW, index + 1) for index, event in enumerate(events)]
+
+
+def run(outcome, delivered=(), tasks=None, **instance_fields):
+    return decide(
+        instance(**instance_fields),
+        ev.orchestrator_started(NOW),
+        messages(*delivered),
+        outcome,
+        tasks or {},
+        NOW,
+    )
+
+
+def kinds(episode) -> list[int]:
+    return [event["EventType"] for event in episode.events]
+
+
+# ---- batch: which messages one episode takes
+FAIL_RETRYABLE = ev.task_failed(NOW, 0, "boom", "")
+FAIL_PLAIN = ev.task_failed(NOW, 1, "boom", "")
+DONE = ev.task_completed(NOW, 1, "1")
+RAISED = ev.event_raised(NOW, "Go", "1")
+TERMINATE = ev.execution_terminated(NOW, "stop")
+SUSPEND = ev.execution_suspended(NOW, None)
+RESUME = ev.execution_resumed(NOW, None)
+TASKS = {0: Task(0, "activity", "A", None, RETRY), 1: Task(1, "activity", "B")}
+
+
+@pytest.mark.parametrize(
+    ("inbox", "suspended", "taken"),
+    [
+        ([DONE, RAISED], False, [DONE, RAISED]),
+        ([DONE, FAIL_RETRYABLE, RAISED], False, [DONE, FAIL_RETRYABLE]),  # one retry, last
+        ([FAIL_PLAIN, DONE], False, [FAIL_PLAIN, DONE]),  # no retry policy: not a retry event
+        ([DONE, TERMINATE, RAISED], False, [DONE]),  # control events wait for their own turn
+        ([SUSPEND, RESUME, DONE], False, [SUSPEND, RESUME]),  # ... and go as a run
+        ([DONE, RAISED, RESUME], True, [RESUME]),  # a suspended instance takes only control
+        ([DONE], True, []),
+    ],
+)
+def test_batch(inbox, suspended, taken):
+    chosen = batch(messages(*inbox), TASKS, suspended)
+    assert [m.event for m in chosen] == taken
+
+
+# ---- retry timing
+@pytest.mark.parametrize(
+    ("retry", "attempt", "seconds"),
+    [
+        ({"firstRetryIntervalInMilliseconds": 1000}, 1, 1.0),
+        ({"firstRetryIntervalInMilliseconds": 1000, "backoffCoefficient": 2}, 3, 4.0),
+        (
+            {
+                "firstRetryIntervalInMilliseconds": 1000,
+                "backoffCoefficient": 2,
+                "maxRetryIntervalInMilliseconds": 3000,
+            },
+            4,
+            3.0,
+        ),
+        ({}, 1, 1.0),
+    ],
+)
+def test_retry_delay(retry, attempt, seconds):
+    assert retry_delay(retry, attempt) == seconds
+
+
+# ---- decide: the orchestrator's answer becomes history, tasks, work and messages
+def test_new_activities_take_sequence_ids_in_order_and_become_work():
+    outcome = Outcome(actions=[[activity("A", 1)], [activity("B", 2)]])
+    episode = run(outcome, next_seq=5, actions_seen=0)
+    assert [(w.task_id, w.name, w.input) for w in episode.work] == [(5, "A", "1"), (6, "B", "2")]
+    assert kinds(episode) == [
+        ev.ORCHESTRATOR_STARTED,
+        ev.TASK_SCHEDULED,
+        ev.TASK_SCHEDULED,
+        ev.ORCHESTRATOR_COMPLETED,
+    ]
+    assert (episode.next_seq, episode.actions_seen, episode.status) == (7, 2, "Running")
+
+
+def test_actions_already_applied_are_not_scheduled_again():
+    outcome = Outcome(actions=[[activity("A")], [activity("B")]])
+    episode = run(outcome, next_seq=1, actions_seen=1)
+    assert [(w.task_id, w.name) for w in episode.work] == [(1, "B")]
+
+
+def test_a_fan_out_is_numbered_depth_first():
+    fan = {"actionType": WHEN_ALL, "compoundActions": [activity("A", n) for n in range(3)]}
+    episode = run(Outcome(actions=[[fan]]))
+    assert [(w.task_id, w.input) for w in episode.work] == [(0, "0"), (1, "1"), (2, "2")]
+
+
+def test_a_timer_is_a_message_due_at_its_fire_time():
+    fire = ev.timestamp(NOW + 60)
+    episode = run(Outcome(actions=[[{"actionType": CREATE_TIMER, "fireAt": fire}]]))
+    (message,) = episode.messages
+    assert message.visible_at == pytest.approx(NOW + 60, abs=1e-3)
+    assert message.event["EventType"] == ev.TIMER_FIRED and message.event["TimerId"] == 0
+    assert ev.TIMER_CREATED in kinds(episode)
+
+
+def test_waiting_for_an_event_takes_no_id():
+    wait = {"actionType": WAIT_FOR_EXTERNAL_EVENT, "externalEventName": "Go"}
+    episode = run(Outcome(actions=[[wait], [activity("A")]]))
+    assert [w.task_id for w in episode.work] == [0]
+
+
+def test_a_sub_orchestration_is_a_child_instance():
+    call = {"actionType": CALL_SUB_ORCHESTRATOR, "functionName": "Child", "input": '"x"'}
+    episode = run(Outcome(actions=[[call]]))
+    (child,) = episode.children
+    assert (child.instance_id, child.name, child.parent_task) == ("i:0", "Child", 0)
+    assert child.start_event["ParentInstance"]["OrchestrationInstance"]["InstanceId"] == "i"
+
+
+@pytest.mark.parametrize(
+    ("outcome", "status", "output"),
+    [
+        (Outcome(done=True, output={"n": 1}), "Completed", '{"n": 1}'),
+        (Outcome(error="ValueError: no"), "Failed", "\"Orchestrator function 'Orch' failed"),
+        (Outcome(actions=[[{"actionType": 99}]]), "Failed", '"Orchestrator function'),
+    ],
+)
+def test_an_instance_finishes_with_its_output(outcome, status, output):
+    episode = run(outcome)
+    assert episode.status == status
+    assert episode.output.startswith(output)
+    assert kinds(episode)[-2:] == [
+        ev.EXECUTION_FAILED if status == "Failed" else ev.EXECUTION_COMPLETED,
+        ev.ORCHESTRATOR_COMPLETED,
+    ]
+    assert episode.work == [] and episode.messages == []
+
+
+@pytest.mark.parametrize(
+    ("outcome", "notice"),
+    [
+        (Outcome(done=True, output=3), ev.SUB_ORCHESTRATION_COMPLETED),
+        (Outcome(error="no"), ev.SUB_ORCHESTRATION_FAILED),
+        (None, ev.SUB_ORCHESTRATION_FAILED),  # terminated
+    ],
+)
+def test_a_child_that_finishes_tells_its_parent(outcome, notice):
+    delivered = [] if outcome else [TERMINATE]
+    episode = run(outcome, delivered, parent_id="p", parent_task=4)
+    (message,) = episode.messages
+    assert message.instance_id == "p"
+    assert (message.event["EventType"], message.event["TaskScheduledId"]) == (notice, 4)
+
+
+def test_continue_as_new_resets_history_and_starts_again_with_the_new_input():
+    outcome = Outcome(done=True, actions=[[{"actionType": CONTINUE_AS_NEW, "input": "7"}]])
+    episode = run(outcome, [DONE], next_seq=3)
+    assert episode.status == "ContinuedAsNew" and episode.reset_history
+    assert (episode.input, episode.next_seq, episode.actions_seen, episode.events) == (
+        "7",
+        0,
+        0,
+        [],
+    )
+    (start,) = episode.messages
+    assert start.event["EventType"] == ev.EXECUTION_STARTED and start.event["Input"] == "7"
+    assert episode.consumed == [1]
+
+
+def test_a_failed_retryable_task_gets_a_retry_timer():
+    episode = run(Outcome(), [FAIL_RETRYABLE], TASKS, next_seq=2)
+    (timer,) = episode.messages
+    assert timer.visible_at == NOW + 2.0 and timer.event["TimerId"] == 2
+    (task,) = episode.tasks
+    assert (task.task_id, task.kind, task.name, task.attempt) == (2, "retry:activity", "A", 1)
+
+
+@pytest.mark.parametrize(("attempt", "next_attempts"), [(1, [2]), (2, [3]), (3, [])])
+def test_a_fired_retry_timer_schedules_the_next_attempt_until_the_last(attempt, next_attempts):
+    timer = Task(2, "retry:activity", "A", '"x"', RETRY, attempt)
+    fired = ev.timer_fired(NOW, 2, ev.timestamp(NOW))
+    episode = run(Outcome(), [fired], {2: timer}, next_seq=3)
+    assert [t.attempt for t in episode.tasks] == next_attempts
+    assert [(w.task_id, w.name, w.input) for w in episode.work] == (
+        [(3, "A", '"x"')] if next_attempts else []
+    )
+
+
+# ---- control: terminate, suspend, resume go through the same function
+@pytest.mark.parametrize(
+    ("status", "delivered", "after", "recorded"),
+    [
+        ("Running", [TERMINATE], "Terminated", [ev.EXECUTION_TERMINATED, ev.EXECUTION_COMPLETED]),
+        ("Suspended", [TERMINATE], "Terminated", [ev.EXECUTION_TERMINATED, ev.EXECUTION_COMPLETED]),
+        ("Running", [SUSPEND], "Suspended", [ev.EXECUTION_SUSPENDED]),
+        ("Suspended", [RESUME], "Running", [ev.EXECUTION_RESUMED]),
+        ("Running", [RESUME], "Running", []),  # not suspended: nothing to resume
+        ("Suspended", [SUSPEND], "Suspended", []),
+        ("Pending", [SUSPEND, RESUME], "Running", [ev.EXECUTION_SUSPENDED, ev.EXECUTION_RESUMED]),
+    ],
+)
+def test_control_events(status, delivered, after, recorded):
+    episode = run(None, delivered, status=RuntimeStatus(status))
+    assert episode.status == after
+    assert kinds(episode)[1:-1] == recorded
+    assert episode.consumed == list(range(1, len(delivered) + 1))
+
+
+def test_terminate_records_the_reason_as_output():
+    episode = run(None, [TERMINATE])
+    assert json.loads(episode.output) == "stop"
