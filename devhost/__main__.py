@@ -16,7 +16,7 @@ from pathlib import Path
 from aiohttp import web
 
 from devhost.config import HostConfig, build_config, load_local_settings
-from devhost.durable.client_binding import client_binding
+from devhost.durable.client_binding import client_binding, instance_links, management_urls
 from devhost.durable.engine import Engine
 from devhost.errors import AppLoadError, StoreError
 from devhost.functions.catalog import load_catalog
@@ -50,9 +50,8 @@ def _shown(key: str, variable: str) -> str:
 
 async def serve(config: HostConfig, invoker: Invoker, store: Store, stop: asyncio.Event) -> None:
     engine = Engine(store, invoker, config.max_activities, config.max_orchestrators)
-    api = ManagementApi(
-        engine, lambda iid: f"{config.public_base}/runtime/webhooks/durabletask/instances/{iid}"
-    )
+    urls = management_urls(config.public_base, config.hub_name, config.system_key)
+    api = ManagementApi(engine, lambda instance_id: instance_links(urls, instance_id))
     rpc_runner = web.AppRunner(rpc_app(api), access_log=None)
     await rpc_runner.setup()
     rpc_site = web.TCPSite(rpc_runner, "127.0.0.1", 0)

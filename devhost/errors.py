@@ -26,33 +26,45 @@ class FunctionTimeoutError(TimeoutError):
 
 
 class ApiError(Exception):
-    """An error answer of the management API (status, message); the HTTP layer renders it."""
+    """An error answer of the management API, shaped as the extension's: `Message` is its
+    summary, `ExceptionMessage` the detail. The HTTP layer renders it."""
 
-    def __init__(self, status: int, message: str = "") -> None:
+    def __init__(self, status: int, message: str = "", summary: str = "") -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.summary = summary or message
 
 
 def not_found() -> ApiError:
     return ApiError(404)
 
 
-def gone(instance_id: str) -> ApiError:
-    return ApiError(410, f"Instance '{instance_id}' has already finished.")
-
-
-def conflict(instance_id: str) -> ApiError:
-    return ApiError(409, f"An instance with ID '{instance_id}' already exists.")
+def gone() -> ApiError:
+    """The instance has finished: the extension answers 410 with no body."""
+    return ApiError(410)
 
 
 def bad_request(message: str) -> ApiError:
     return ApiError(400, message)
 
 
+def bad_argument(message: str) -> ApiError:
+    """The extension's ArgumentException answer."""
+    return ApiError(400, message, "One or more of the arguments submitted is incorrect")
+
+
+def invalid_operation(message: str) -> ApiError:
+    """The extension's InvalidOperationException answer: a 500, with the reason."""
+    return ApiError(500, message, "Something went wrong while processing your request")
+
+
+def conflict(status: str) -> ApiError:
+    return invalid_operation(f"An Orchestration instance with the status {status} already exists.")
+
+
 def unknown_orchestrator(name: str) -> ApiError:
-    return ApiError(
-        400,
+    return bad_argument(
         f"The function '{name}' doesn't exist, is disabled, or is not an orchestrator function. "
-        "Additional info: no such function in this app.",
+        "Additional info: no such function in this app."
     )

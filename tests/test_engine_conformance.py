@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 import requests
 
-from devhost.durable import events as ev
 from tests.support import ROOT, SYSTEM_KEY, HostProcess, hosted, management_status, poll
 
 APP = ROOT / "tests" / "apps" / "conformance"
@@ -67,7 +66,7 @@ def test_retry_until_exhaustion_surfaces_the_error(host):
     status = finished(host, started(host, "Retry", {"key": "ko", "failures": 9, "attempts": 3}))
     assert status["output"] == {"failed": True}
     history = management_status(host, status["instanceId"], showHistory="true").json()
-    failures = [e for e in history["historyEvents"] if e["EventType"] == ev.TASK_FAILED]
+    failures = [e for e in history["historyEvents"] if e["EventType"] == "TaskFailed"]
     assert len(failures) == 3  # exactly the bounded number of attempts
 
 

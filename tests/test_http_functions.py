@@ -18,7 +18,7 @@ import pytest
 from aiohttp import web
 
 from devhost.durable import events as ev
-from devhost.durable.client_binding import client_binding
+from devhost.durable.client_binding import client_binding, instance_links, management_urls
 from devhost.durable.engine import Engine
 from devhost.durable.model import Episode, RuntimeStatus
 from devhost.http.app import rpc_app
@@ -43,7 +43,8 @@ class Functions:
 @asynccontextmanager
 async def management(tmp_path):
     store = Store(tmp_path / "hub.sqlite")
-    api = ManagementApi(Engine(store, Functions(), 1, 1), lambda i: f"internal/{i}")
+    urls = management_urls("http://127.0.0.1:7071", "TestHub", SYSTEM_KEY)
+    api = ManagementApi(Engine(store, Functions(), 1, 1), lambda i: instance_links(urls, i))
     runner = web.AppRunner(rpc_app(api))
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

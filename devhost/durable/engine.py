@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 import traceback
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from devhost.durable import events as ev
 from devhost.durable.actions import Outcome, outcome_of_exception, parse_state
 from devhost.durable.backoff import Backoff
 from devhost.durable.model import FINISHED, Instance, Message, RuntimeStatus, WorkItem
-from devhost.durable.turn import batch, decide, task_ids
+from devhost.durable.turn import batch, decide, failed_task_ids, rewound, task_ids
 from devhost.errors import FunctionTimeoutError, WorkerLostError
 from devhost.functions.invoker import Invoker
 from devhost.store.sqlite import Store
@@ -33,6 +34,17 @@ log = logging.getLogger("devhost.engine")
 IDLE_POLL = 1.0  # seconds: an upper bound on any wait, so a missed wake-up costs at most this
 MAX_REDELIVERIES = 3  # an activity whose worker keeps dying fails after this many re-runs
 DISPATCHER = ("dispatcher", "")
+MAX_INSTANCE_ID = 256  # the extension's limit
+_FORBIDDEN_IN_IDS = re.compile(r"[/\\#?\x00-\x1f\x7f]")
+
+
+def valid_instance_id(instance_id: str) -> bool:
+    """The extension's rule; '@' starts entity ids."""
+    return (
+        0 < len(instance_id) <= MAX_INSTANCE_ID
+        and not instance_id.startswith("@")
+        and not _FORBIDDEN_IN_IDS.search(instance_id)
+    )
 
 
 def episode_payload(instance: Instance, past: list[str], new_events: list[dict]) -> str:
@@ -95,10 +107,11 @@ class Engine:
         """Instances by creation time; `query` as Store.list_instances takes it."""
         return self.store.list_instances(**query)
 
-    def _live(self, instance_id: str) -> Instance:
+    def live(self, instance_id: str) -> Instance:
+        """The instance, which must not have finished (404, 410 otherwise)."""
         found = self.instance(instance_id)
         if found.finished:
-            raise errors.gone(instance_id)
+            raise errors.gone()
         return found
 
     def _send(self, instance_id: str, event: dict) -> None:
@@ -108,37 +121,71 @@ class Engine:
     def start(self, name: str, instance_id: str, input_text: str | None) -> Instance:
         if name not in self.orchestrators:
             raise errors.unknown_orchestrator(name)
+        if not valid_instance_id(instance_id):
+            raise errors.bad_argument(
+                f"The instance ID is invalid: at most "
+                f"{MAX_INSTANCE_ID} characters, not starting with '@', without / \\ # ? or "
+                "control characters."
+            )
+        existing = self.store.get_instance(instance_id)
+        if existing is not None and not existing.finished:
+            raise errors.conflict(existing.status)
         now = self.clock()
         instance = Instance(instance_id, name, RuntimeStatus.PENDING, input_text, created=now)
         start = ev.execution_started(now, instance_id, name, input_text, None)
-        if not self.store.create_instance(instance, start):
-            raise errors.conflict(instance_id)
+        self.store.create_instance(instance, start)
         self.notify()
         return instance
 
     def raise_event(self, instance_id: str, name: str, input_text: str | None) -> None:
-        self._live(instance_id)
+        self.live(instance_id)
         self._send(instance_id, ev.event_raised(self.clock(), name, input_text))
 
     def terminate(self, instance_id: str, reason: str) -> None:
-        self._live(instance_id)
+        self.live(instance_id)
         self._send(instance_id, ev.execution_terminated(self.clock(), reason))
 
     def suspend(self, instance_id: str, reason: str | None) -> None:
-        self._live(instance_id)
+        if self.live(instance_id).status == RuntimeStatus.SUSPENDED:
+            raise errors.invalid_operation(
+                f"Cannot suspend orchestration instance '{instance_id}': it is already Suspended."
+            )
         self._send(instance_id, ev.execution_suspended(self.clock(), reason))
 
     def resume(self, instance_id: str, reason: str | None) -> None:
-        self._live(instance_id)
+        if self.live(instance_id).status != RuntimeStatus.SUSPENDED:
+            raise errors.invalid_operation(
+                f"Cannot resume orchestration instance '{instance_id}': it is not Suspended."
+            )
         self._send(instance_id, ev.execution_resumed(self.clock(), reason))
 
     def restart(self, instance_id: str, new_id: str | None) -> Instance:
         """Start the instance's orchestrator again with its input, under `new_id` or its own
         id (which must have finished)."""
-        old = self.instance(instance_id)
-        if new_id is None and not old.finished:
-            raise errors.conflict(instance_id)
+        old = self.store.get_instance(instance_id)
+        if old is None:
+            raise errors.bad_argument(
+                f"An orchestration with the instanceId {instance_id} was not found."
+            )
         return self.start(old.name, new_id or instance_id, old.input)
+
+    def rewind(self, instance_id: str, reason: str | None) -> None:
+        """A Failed instance runs again from its failures: each failed activity runs again,
+        the rest of its history replays (as the extension's rewind does)."""
+        found = self.instance(instance_id)
+        if found.status != RuntimeStatus.FAILED:
+            if found.finished:
+                raise errors.gone()
+            raise errors.invalid_operation(
+                "The rewind operation is only supported on failed orchestration instances."
+            )
+        history = [json.loads(text) for text in self.store.history(instance_id)]
+        tasks = self.store.tasks(instance_id, failed_task_ids(history))
+        now = self.clock()
+        events, work = rewound(history, tasks, instance_id, reason, now)
+        wake = Message(instance_id, ev.generic_event(now, reason), now)
+        self.store.rewind(instance_id, events, work, wake, now)
+        self.notify()
 
     def purge(self, instance_id: str) -> int:
         return self.store.purge(instance_id)

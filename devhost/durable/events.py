@@ -22,10 +22,31 @@ TIMER_CREATED = 10
 TIMER_FIRED = 11
 ORCHESTRATOR_STARTED = 12
 ORCHESTRATOR_COMPLETED = 13
+EVENT_SENT = 14
 EVENT_RAISED = 15
+GENERIC_EVENT = 17
 EXECUTION_SUSPENDED = 19
 EXECUTION_RESUMED = 20
-EXECUTION_REWOUND = 21  # the host's own: the SDK never sees it
+
+NAMES = {
+    EXECUTION_STARTED: "ExecutionStarted",
+    EXECUTION_COMPLETED: "ExecutionCompleted",
+    EXECUTION_FAILED: "ExecutionFailed",
+    EXECUTION_TERMINATED: "ExecutionTerminated",
+    TASK_SCHEDULED: "TaskScheduled",
+    TASK_COMPLETED: "TaskCompleted",
+    TASK_FAILED: "TaskFailed",
+    SUB_ORCHESTRATION_CREATED: "SubOrchestrationInstanceCreated",
+    SUB_ORCHESTRATION_COMPLETED: "SubOrchestrationInstanceCompleted",
+    SUB_ORCHESTRATION_FAILED: "SubOrchestrationInstanceFailed",
+    TIMER_CREATED: "TimerCreated",
+    TIMER_FIRED: "TimerFired",
+    EVENT_SENT: "EventSent",
+    EVENT_RAISED: "EventRaised",
+    GENERIC_EVENT: "GenericEvent",
+    EXECUTION_SUSPENDED: "ExecutionSuspended",
+    EXECUTION_RESUMED: "ExecutionResumed",
+}
 
 
 def timestamp(epoch: float) -> str:
@@ -72,8 +93,8 @@ def execution_started(
 
 
 def execution_completed(epoch: float, status: str, result: str | None) -> dict:
-    kind = EXECUTION_FAILED if status == "Failed" else EXECUTION_COMPLETED
-    return event(kind, epoch, OrchestrationStatus=status, Result=result)
+    """How every execution ends in DTFx, failed or not (ExecutionFailed is never written)."""
+    return event(EXECUTION_COMPLETED, epoch, OrchestrationStatus=status, Result=result)
 
 
 def execution_terminated(epoch: float, reason: str) -> dict:
@@ -136,5 +157,5 @@ def execution_resumed(epoch: float, reason: str | None) -> dict:
     return event(EXECUTION_RESUMED, epoch, Reason=reason)
 
 
-def execution_rewound(epoch: float, reason: str | None) -> dict:
-    return event(EXECUTION_REWOUND, epoch, Reason=reason)
+def generic_event(epoch: float, data: str | None) -> dict:
+    return event(GENERIC_EVENT, epoch, Data=data)

@@ -38,9 +38,7 @@ ACTIVE = frozenset(RuntimeStatus) - FINISHED
 # Instance control arrives as inbox messages like any other event, so the episode that handles
 # them is the only place an instance's status changes (as DTFx does it). These event types are
 # delivered even to a suspended instance, and never to the orchestrator function itself.
-CONTROL_EVENTS = frozenset(
-    {ev.EXECUTION_TERMINATED, ev.EXECUTION_SUSPENDED, ev.EXECUTION_RESUMED, ev.EXECUTION_REWOUND}
-)
+CONTROL_EVENTS = frozenset({ev.EXECUTION_TERMINATED, ev.EXECUTION_SUSPENDED, ev.EXECUTION_RESUMED})
 
 
 @dataclass

@@ -75,6 +75,37 @@ def batch(messages: list[Message], tasks: dict[int, Task], suspended: bool) -> l
     return delivered
 
 
+def failed_task_ids(history: list[dict]) -> set[int]:
+    return {e["TaskScheduledId"] for e in history if e["EventType"] == ev.TASK_FAILED}
+
+
+def rewound(
+    history: list[dict], tasks: dict[int, Task], instance_id: str, reason: str | None, now: float
+) -> tuple[list[dict], list[WorkItem]]:
+    """A failed instance's history made ready to run again, as the extension's rewind does:
+    each failed activity's TaskScheduled and TaskFailed, and the failed ExecutionCompleted,
+    become GenericEvents (so the replay finds those activities not yet run); the activities
+    run again."""
+    failed = failed_task_ids(history)
+    events, work = [], []
+    for event in history:
+        kind = event["EventType"]
+        cancelled = (
+            (kind == ev.TASK_FAILED)
+            or (kind == ev.TASK_SCHEDULED and event["EventId"] in failed)
+            or (kind == ev.EXECUTION_COMPLETED and event.get("OrchestrationStatus") == "Failed")
+        )
+        if not cancelled:
+            events.append(event)
+            continue
+        events.append({**ev.generic_event(now, reason), "Reason": f"Rewound: {ev.NAMES[kind]}"})
+    for task_id in sorted(failed):
+        task = tasks.get(task_id)
+        if task is not None and task.kind == "activity":
+            work.append(WorkItem(instance_id, task_id, task.name, task.input))
+    return events, work
+
+
 def retry_delay(retry: dict, attempt: int) -> float:
     """Seconds before attempt `attempt + 1`: first interval grown by the backoff, capped."""
     delay = retry.get("firstRetryIntervalInMilliseconds", 1000) * (

@@ -46,7 +46,7 @@ async def host_middleware(request: web.Request, handler: Handler) -> web.StreamR
 def _api_error(error: ApiError) -> web.Response:
     if not error.message:
         return web.Response(status=error.status)
-    body = {"Message": error.message, "ExceptionMessage": error.message}
+    body = {"Message": error.summary, "ExceptionMessage": error.message}
     return web.json_response(body, status=error.status)
 
 

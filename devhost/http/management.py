@@ -6,7 +6,11 @@ Served twice: on the RPC base URL the SDK calls (loopback-only, no key, as in Az
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import json
+import math
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -15,7 +19,21 @@ from aiohttp import web
 
 from devhost import errors
 from devhost.durable.engine import Engine
-from devhost.durable.model import ACTIVE, Instance
+from devhost.durable.model import ACTIVE, Instance, RuntimeStatus
+from devhost.http.history import render_history
+
+DEFAULT_PAGE = 100  # the extension's page size when `top` is not given
+CONTINUATION = "x-ms-continuation-token"
+STATUS_NAMES = {str(s) for s in RuntimeStatus}  # the extension drops names it does not know
+CHECK_STATUS_KEYS = (
+    "statusQueryGetUri",
+    "sendEventPostUri",
+    "terminatePostUri",
+    "purgeHistoryDeleteUri",
+    "restartPostUri",
+    "suspendPostUri",
+    "resumePostUri",
+)
 
 
 def _time(epoch: float) -> str:
@@ -33,7 +51,7 @@ def _epoch(text: str | None) -> float | None:
 
 def _top(text: str | None) -> int:
     if not text:
-        return 1000
+        return DEFAULT_PAGE
     if not text.isdigit() or not 0 < int(text) <= 10000:
         raise errors.bad_request("top must be a whole number from 1 to 10000.")
     return int(text)
@@ -43,11 +61,41 @@ def _loads(text: str | None):
     return None if text is None else json.loads(text)
 
 
-def _flag(request: web.Request, name: str) -> bool:
-    return request.query.get(name, "").lower() == "true"
+def _flag(request: web.Request, name: str, default: bool = False) -> bool:
+    """A boolean query parameter, read as .NET's bool.TryParse would (else the default)."""
+    value = request.query.get(name, "").lower()
+    return {"true": True, "false": False}.get(value, default)
 
 
-def status_payload(row: Instance, show_input: bool, history: list[str] | None = None) -> dict:
+def _seconds(request: web.Request, name: str) -> float | None:
+    text = request.query.get(name)
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise errors.bad_argument(f"{name} must be a number of seconds.") from None
+    if not math.isfinite(value) or value < 0:
+        raise errors.bad_argument(f"{name} must be a number of seconds.")
+    return value
+
+
+def page_token(last: Instance) -> str:
+    return base64.urlsafe_b64encode(json.dumps([last.created, last.id]).encode()).decode()
+
+
+def _after(token: str | None) -> tuple[float, str] | None:
+    """The continuation token of the previous page: where this page starts."""
+    if not token:
+        return None
+    try:
+        created, instance_id = json.loads(base64.urlsafe_b64decode(token.encode()))
+        return float(created), str(instance_id)
+    except (ValueError, TypeError):
+        raise errors.bad_argument("Invalid x-ms-continuation-token.") from None
+
+
+def status_payload(row: Instance, show_input: bool, history: list[dict] | None = None) -> dict:
     """The wire shape of an instance, as the extension's status endpoint answers it."""
     payload = {
         "name": row.name,
@@ -60,15 +108,16 @@ def status_payload(row: Instance, show_input: bool, history: list[str] | None = 
         "lastUpdatedTime": _time(row.updated),
     }
     if history is not None:
-        payload["historyEvents"] = [json.loads(e) for e in history]
+        payload["historyEvents"] = history
     return payload
 
 
 class ManagementApi:
     """Parses each request, asks the engine, renders its answer."""
 
-    def __init__(self, engine: Engine, status_url: Callable[[str], str]) -> None:
-        self.engine, self.status_url = engine, status_url
+    def __init__(self, engine: Engine, links: Callable[[str], dict[str, str]]) -> None:
+        """`links(id)` gives the instance's management URLs (the binding's managementUrls)."""
+        self.engine, self.links = engine, links
 
     def routes(self, prefix: str) -> list[web.RouteDef]:
         p = prefix.rstrip("/")
@@ -89,50 +138,85 @@ class ManagementApi:
             web.post(p + "/instances/{id}/rewind", self.rewind),
         ]
 
-    def _started(self, instance: Instance) -> web.Response:
-        url = self.status_url(instance.id)
-        return web.json_response(
-            {"id": instance.id, "statusQueryGetUri": url},
-            status=202,
-            headers={"Location": url, "Retry-After": "1"},
-        )
+    def check_status(self, instance_id: str) -> web.Response:
+        """The 202 the extension answers a start with: every management URL of the instance."""
+        links = self.links(instance_id)
+        body = {"id": instance_id, **{k: links[k] for k in CHECK_STATUS_KEYS}}
+        headers = {"Location": links["statusQueryGetUri"], "Retry-After": "10"}
+        return web.json_response(body, status=202, headers=headers)
+
+    async def _started(self, request: web.Request, instance: Instance) -> web.Response:
+        """The check-status 202, or with `timeout` and `pollingInterval` (seconds) the
+        finished instance if it finishes in time (create-and-wait)."""
+        timeout = _seconds(request, "timeout")
+        interval = _seconds(request, "pollingInterval")
+        if timeout is None or interval is None:
+            return self.check_status(instance.id)
+        if interval > timeout:
+            raise errors.bad_argument(
+                f"Total timeout {timeout} should be bigger than retry timeout {interval}"
+            )
+        deadline = time.monotonic() + timeout
+        while True:
+            current = self.engine.instance(instance.id)
+            if current.status == RuntimeStatus.COMPLETED:
+                return web.json_response(_loads(current.output), status=200)
+            if current.finished:
+                return web.json_response(status_payload(current, True), status=200)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return self.check_status(instance.id)
+            await asyncio.sleep(min(interval, left) or 0.01)
 
     async def start(self, request: web.Request) -> web.Response:
         body = await request.text()
         try:
             input_text = json.loads(body) if body.strip() else None
         except ValueError:
-            raise errors.bad_request("The request body is not valid JSON.") from None
+            raise errors.bad_request("Invalid JSON content") from None
         if input_text is not None and not isinstance(input_text, str):
             input_text = json.dumps(input_text)  # a caller that sent the input once-encoded
         instance_id = request.match_info.get("id") or uuid.uuid4().hex
-        return self._started(self.engine.start(request.match_info["name"], instance_id, input_text))
+        started = self.engine.start(request.match_info["name"], instance_id, input_text)
+        return await self._started(request, started)
 
     async def status(self, request: web.Request) -> web.Response:
         row = self.engine.instance(request.match_info["id"])
-        history = self.engine.history(row.id) if _flag(request, "showHistory") else None
-        payload = status_payload(row, _flag(request, "showInput"), history)
-        if row.status in ACTIVE:
-            url = self.status_url(row.id)
-            return web.json_response(
-                payload, status=202, headers={"Location": url, "Retry-After": "1"}
+        show_input = _flag(request, "showInput", True)
+        history = None
+        if _flag(request, "showHistory") and row.status != RuntimeStatus.PENDING:
+            history = render_history(
+                self.engine.history(row.id), show_input, _flag(request, "showHistoryOutput")
             )
-        return web.json_response(payload, status=200)
+        payload = status_payload(row, show_input, history)
+        if row.status in ACTIVE:
+            headers = {"Location": str(request.url), "Retry-After": "5"}
+            return web.json_response(payload, status=202, headers=headers)
+        failed = row.status == RuntimeStatus.FAILED
+        code = 500 if failed and _flag(request, "returnInternalServerErrorOnFailure") else 200
+        return web.json_response(payload, status=code)
 
-    def _filtered(self, request: web.Request) -> list[Instance]:
+    def _query(self, request: web.Request, limit: int, after=None) -> list[Instance]:
         q = request.query
-        statuses = [s for s in q.get("runtimeStatus", "").split(",") if s]
+        statuses = [s for s in q.get("runtimeStatus", "").split(",") if s in STATUS_NAMES]
         return self.engine.instances(
             created_from=_epoch(q.get("createdTimeFrom")),
             created_to=_epoch(q.get("createdTimeTo")),
             statuses=statuses,
             prefix=q.get("instanceIdPrefix"),
-            limit=_top(q.get("top")),
+            limit=limit,
+            after=after,
         )
 
     async def list(self, request: web.Request) -> web.Response:
-        show_input = _flag(request, "showInput")
-        return web.json_response([status_payload(r, show_input) for r in self._filtered(request)])
+        """One page; `x-ms-continuation-token` carries the next (empty on the last page)."""
+        top = _top(request.query.get("top"))
+        rows = self._query(request, top, _after(request.headers.get(CONTINUATION)))
+        show_input = _flag(request, "showInput", True)
+        token = page_token(rows[-1]) if len(rows) == top else ""
+        return web.json_response(
+            [status_payload(r, show_input) for r in rows], headers={CONTINUATION: token}
+        )
 
     async def purge(self, request: web.Request) -> web.Response:
         if not self.engine.purge(request.match_info["id"]):
@@ -140,14 +224,27 @@ class ManagementApi:
         return web.json_response({"instancesDeleted": 1})
 
     async def purge_many(self, request: web.Request) -> web.Response:
-        deleted = self.engine.purge_finished(self._filtered(request))
+        if not request.query.get("createdTimeFrom"):
+            return web.json_response(
+                "Please provide value for 'createdTimeFrom' parameter.", status=400
+            )
+        deleted = self.engine.purge_finished(self._query(request, -1))
         if not deleted:
             raise errors.not_found()
         return web.json_response({"instancesDeleted": deleted})
 
     async def raise_event(self, request: web.Request) -> web.Response:
+        """Checked in the extension's order: 404, 410, then the body must be JSON."""
+        instance_id = request.match_info["id"]
+        self.engine.live(instance_id)
+        if request.content_type.lower() != "application/json":
+            raise errors.bad_request("Only application/json request content is supported")
         body = await request.text()
-        self.engine.raise_event(request.match_info["id"], request.match_info["event"], body or None)
+        try:
+            json.loads(body)
+        except ValueError:
+            raise errors.bad_request("Invalid JSON content") from None
+        self.engine.raise_event(instance_id, request.match_info["event"], body)
         return web.Response(status=202)
 
     async def terminate(self, request: web.Request) -> web.Response:
@@ -163,10 +260,10 @@ class ManagementApi:
         return web.Response(status=202)
 
     async def restart(self, request: web.Request) -> web.Response:
-        same = request.query.get("restartWithNewInstanceId", "true").lower() == "false"
+        same = not _flag(request, "restartWithNewInstanceId", True)
         new_id = None if same else uuid.uuid4().hex
-        return self._started(self.engine.restart(request.match_info["id"], new_id))
+        return await self._started(request, self.engine.restart(request.match_info["id"], new_id))
 
     async def rewind(self, request: web.Request) -> web.Response:
-        self.engine.instance(request.match_info["id"])
-        raise errors.ApiError(501, "Rewind is not supported by the local host.")
+        self.engine.rewind(request.match_info["id"], request.query.get("reason"))
+        return web.Response(status=202)

@@ -404,6 +404,23 @@ class Store:
                 ),
             )
 
+    def rewind(
+        self, instance_id: str, events: list[dict], work: list[WorkItem], wake: Message, now: float
+    ) -> None:
+        """Replace the history with its rewound form and make the instance Pending again."""
+        with self._tx():
+            self.db.execute("DELETE FROM history WHERE instance_id = ?", (instance_id,))
+            self._append(instance_id, events)
+            self.db.executemany(
+                "INSERT INTO work (instance_id, task_id, name, input) VALUES (?, ?, ?, ?)",
+                [(w.instance_id, w.task_id, w.name, w.input) for w in work],
+            )
+            self._send(wake)
+            self.db.execute(
+                "UPDATE instances SET status = ?, output = NULL, updated = ? WHERE id = ?",
+                (RuntimeStatus.PENDING, now, instance_id),
+            )
+
     def completion_times(self, ids: list[str]) -> list[tuple[float, float]]:
         """(created, last updated) of those of `ids` that completed: for the benchmark."""
         rows = self.db.execute(
