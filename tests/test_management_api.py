@@ -7,6 +7,7 @@ shape), so a client written against Azure sees the same thing here.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -215,3 +216,23 @@ def test_an_invalid_instance_id_is_400(host, instance_id):
 
 def test_restart_of_an_unknown_instance_is_400(host):
     assert webhook(host, "POST", "instances/nope/restart").status_code == 400
+
+
+def test_a_replay_that_no_longer_matches_its_history_fails_the_instance(host):
+    instance_id = started(host, "Shifty")
+
+    def activity_done() -> bool:
+        status = management_status(host, instance_id, showHistory="true").json()
+        return any(e["EventType"] == "TaskCompleted" for e in status.get("historyEvents", []))
+
+    poll(activity_done, 10)
+    state = Path(host.env["CONFORMANCE_STATE_DIR"])
+    (state / "shifted").write_text("")
+    try:
+        webhook(host, "POST", f"instances/{instance_id}/raiseEvent/Go", json=1)
+        status = finished(host, instance_id)
+    finally:
+        (state / "shifted").unlink()
+    assert status["runtimeStatus"] == "Failed"
+    assert status["output"].startswith("Non-Deterministic workflow detected: ")
+    assert "named 'Hello'" in status["output"] and "named 'HelloAsync'" in status["output"]

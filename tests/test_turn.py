@@ -19,7 +19,7 @@ from devhost.durable.actions import (
     Outcome,
 )
 from devhost.durable.model import Instance, Message, RuntimeStatus, Task
-from devhost.durable.turn import batch, decide, retry_delay
+from devhost.durable.turn import batch, decide, nondeterminism, retry_delay
 
 NOW = 1_700_000_000.0
 RETRY = {"firstRetryIntervalInMilliseconds": 2000, "maxNumberOfAttempts": 3}
@@ -245,3 +245,65 @@ def test_control_events(status, delivered, after, recorded):
 def test_terminate_records_the_reason_as_output():
     episode = run(None, [TERMINATE])
     assert json.loads(episode.output) == "stop"
+
+
+# ---- non-determinism: the replay must schedule what the history says it scheduled
+@pytest.mark.parametrize(
+    ("replayed", "expected"),
+    [
+        ([activity("A")], None),
+        ([activity("a")], None),  # names compare case-insensitively, as in DTFx
+        ([activity("A", retry=RETRY)], None),  # with or without retry: an activity task
+        ([], "scheduled an activity task with sequence ID 4 named 'A', but the current replay"),
+        (
+            [{"actionType": CREATE_TIMER, "fireAt": ev.timestamp(NOW)}],
+            "instead produced a CreateTimer action with this sequence number",
+        ),
+        ([activity("B")], "instead scheduled an activity task named 'B' with this sequence"),
+    ],
+)
+def test_nondeterminism(replayed, expected):
+    found = nondeterminism([["activity", "A", 4]], replayed)
+    if expected is None:
+        assert found is None
+    else:
+        assert found.startswith("Non-Deterministic workflow detected: ") and expected in found
+
+
+def test_a_replay_that_changed_fails_the_instance_naming_both_tasks():
+    first = run(Outcome(actions=[[activity("A")]]))
+    changed = run(
+        Outcome(actions=[[activity("B")]]),
+        [ev.task_completed(NOW, 0, "1")],
+        scheduled=first.scheduled,
+        actions_seen=first.actions_seen,
+        next_seq=first.next_seq,
+    )
+    assert changed.status == "Failed"
+    assert "named 'A'" in changed.output and "named 'B'" in changed.output
+    same = run(
+        Outcome(actions=[[activity("A")], [activity("C")]]),
+        [ev.task_completed(NOW, 0, "1")],
+        scheduled=first.scheduled,
+        actions_seen=first.actions_seen,
+        next_seq=first.next_seq,
+    )
+    assert same.status == "Running" and json.loads(same.scheduled) == [
+        ["activity", "A", 0],
+        ["activity", "C", 1],
+    ]
+
+
+def test_a_timer_replays_as_itself():
+    timer = {"actionType": CREATE_TIMER, "fireAt": ev.timestamp(NOW + 5)}
+    first = run(Outcome(actions=[[timer]]))
+    assert json.loads(first.scheduled) == [["timer", "", 0]]
+    fired = ev.timer_fired(NOW, 0, ev.timestamp(NOW + 5))
+    again = run(
+        Outcome(done=True, actions=[[timer]], output=1),
+        [fired],
+        scheduled=first.scheduled,
+        actions_seen=1,
+        next_seq=1,
+    )
+    assert again.status == "Completed"

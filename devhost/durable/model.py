@@ -57,6 +57,7 @@ class Instance:
     parent_task: int | None = None
     next_seq: int = 0  # the next sequence id a new task takes
     actions_seen: int = 0  # how many of the orchestrator's leaf actions are already applied
+    scheduled: str | None = None  # JSON: [kind, name, sequence id] per task it scheduled
 
     def __post_init__(self) -> None:
         self.status = RuntimeStatus(self.status)
@@ -126,6 +127,7 @@ class Episode:
     custom_status: str | None
     next_seq: int
     actions_seen: int
+    scheduled: str | None = None
     reset_history: bool = False
     input: str | None = None  # the new input, with reset_history (continue-as-new)
     tasks: list[Task] = field(default_factory=list)

@@ -211,6 +211,55 @@ class _Builder:
             self.schedule(kind, task.name, task.input, task.retry, task.attempt + 1)
 
 
+# the tasks whose replay is checked, as DTFx checks them (waiting for an event schedules nothing)
+CHECKED = {
+    **dict.fromkeys(ACTIVITIES, "activity"),
+    **dict.fromkeys(SUB_ORCHESTRATIONS, "sub-orchestration"),
+    CREATE_TIMER: "timer",
+}
+ACTION_NAMES = {0: "CallActivity", 1: "CallActivityWithRetry", 2: "CallSubOrchestrator"}
+ACTION_NAMES |= {3: "CallSubOrchestratorWithRetry", 5: "CreateTimer"}
+CHANGED = (
+    "Was a change made to the orchestrator code after this instance had already started running?"
+)
+
+
+def _noun(kind: str) -> str:
+    return "an activity task" if kind == "activity" else f"a {kind} task"
+
+
+def nondeterminism(recorded: list[list], replayed: list[dict]) -> str | None:
+    """The extension's (DTFx's) message when the replay no longer schedules what the
+    history says it scheduled: missing, of another type, or by another name."""
+    checked = [a for a in replayed if a.get("actionType") in CHECKED]
+    for index, (kind, name, seq) in enumerate(recorded):
+        named = "" if kind == "timer" else f" named '{name}'"
+        if index >= len(checked):
+            detail = (
+                f"A previous execution of this orchestration scheduled {_noun(kind)} with "
+                f"sequence ID {seq}{named}, but the current replay execution hasn't (yet?) "
+                f"scheduled this task. {CHANGED}"
+            )
+        elif CHECKED[checked[index]["actionType"]] != kind:
+            produced = ACTION_NAMES.get(checked[index]["actionType"])
+            detail = (
+                f"A previous execution of this orchestration scheduled {_noun(kind)} with "
+                f"sequence number {seq}{named}, but the current orchestration replay instead "
+                f"produced a {produced} action with this sequence number. {CHANGED}"
+            )
+        elif (checked[index].get("functionName") or "").lower() != (name or "").lower():
+            detail = (
+                f"A previous execution of this orchestration scheduled {_noun(kind)} with "
+                f"sequence number {seq}{named}, but the current orchestration replay instead "
+                f"scheduled {_noun(kind)} named '{checked[index]['functionName']}' with this "
+                f"sequence number.  {CHANGED}"
+            )
+        else:
+            continue
+        return f"Non-Deterministic workflow detected: {detail}"
+    return None
+
+
 def _episode(instance: Instance, delivered: list[Message], events: list[dict]) -> Episode:
     """An episode that changes nothing yet but consumes `delivered` and records `events`."""
     return Episode(
@@ -222,6 +271,7 @@ def _episode(instance: Instance, delivered: list[Message], events: list[dict]) -
         custom_status=instance.custom_status,
         next_seq=instance.next_seq,
         actions_seen=instance.actions_seen,
+        scheduled=instance.scheduled,
     )
 
 
@@ -238,13 +288,20 @@ def decide(
     if outcome is None:
         return _control(instance, started, delivered, now)
     build = _Builder(instance, now)
-    new_leaves = leaves(outcome.actions)[instance.actions_seen :]
+    replayed = leaves(outcome.actions)
+    new_leaves = replayed[instance.actions_seen :]
+    recorded = json.loads(instance.scheduled or "[]")
     error = outcome.error
-    if error is None:
+    changed = None if error else nondeterminism(recorded, replayed[: instance.actions_seen])
+    if error is None and changed is None:
         for action in new_leaves:
+            first_id = build.seq
             error = build.leaf(action)
             if error:
                 break
+            if action.get("actionType") in CHECKED:
+                kind = CHECKED[action["actionType"]]
+                recorded.append([kind, action.get("functionName") or "", first_id])
     if error is None and not outcome.done and delivered:
         last = delivered[-1].event
         if is_retry_event(last, tasks):
@@ -256,10 +313,13 @@ def decide(
     episode.custom_status = _json(outcome.custom_status)
     episode.next_seq = build.seq
     episode.actions_seen = instance.actions_seen + len(new_leaves)
+    episode.scheduled = json.dumps(recorded, separators=(",", ":"))
     episode.tasks, episode.work = build.tasks, build.work
     episode.messages, episode.children = build.messages, build.children
     continued = next((a for a in new_leaves if a.get("actionType") == CONTINUE_AS_NEW), None)
-    if error is not None:
+    if changed is not None:
+        _finish(episode, instance, RuntimeStatus.FAILED, changed, now)
+    elif error is not None:
         message = f"Orchestrator function '{instance.name}' failed: {error}"
         _finish(episode, instance, RuntimeStatus.FAILED, message, now)
     elif outcome.done and continued is not None:
@@ -317,7 +377,7 @@ def _continue_as_new(
     episode.reset_history = True
     episode.events = []
     episode.tasks, episode.work, episode.children = [], [], []
-    episode.next_seq, episode.actions_seen = 0, 0
+    episode.next_seq, episode.actions_seen, episode.scheduled = 0, 0, None
     episode.input = input_text
     start = ev.execution_started(now, instance.id, instance.name, input_text, instance.parent_id)
     episode.messages = [Message(instance.id, start, now)]

@@ -82,6 +82,8 @@ MIGRATIONS = [
     """,
     # instance control (terminate, suspend, ...) reaches even a suspended instance
     "ALTER TABLE inbox ADD COLUMN control INTEGER NOT NULL DEFAULT 0",
+    # what each instance scheduled, to detect a replay that no longer matches it
+    "ALTER TABLE instances ADD COLUMN scheduled TEXT",
 ]
 _FINISHED_SQL = ",".join(f"'{status}'" for status in sorted(FINISHED))
 
@@ -392,7 +394,7 @@ class Store:
                 )
             self.db.execute(
                 "UPDATE instances SET status = ?, output = ?, custom_status = ?, updated = ?,"
-                " next_seq = ?, actions_seen = ? WHERE id = ?",
+                " next_seq = ?, actions_seen = ?, scheduled = ? WHERE id = ?",
                 (
                     e.status,
                     e.output,
@@ -400,6 +402,7 @@ class Store:
                     now,
                     e.next_seq,
                     e.actions_seen,
+                    e.scheduled,
                     e.instance_id,
                 ),
             )
