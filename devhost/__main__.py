@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("azure").setLevel(logging.WARNING)
     app_dir = args.app.resolve()
     try:
-        host_json, functions = load_catalog(app_dir)
+        host_json, functions, in_error = load_catalog(app_dir)
         load_local_settings(app_dir)
         config = build_config(
             app_dir, host_json, (args.data or app_dir / ".devhost").resolve(), args.host, args.port
@@ -133,16 +133,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     raise_file_limit()
     code = 0
-    try:
-        # importing every function here refuses a broken app before anything listens
-        invoker = Invoker(
-            functions, app_dir, threads=config.max_activities + 8, timeout=config.function_timeout
-        )
-    except AppLoadError as error:
-        print(f"devhost: {error}", file=sys.stderr)
-        store.close()
-        lock.release()
-        return 2
+    # every function is imported here, as the worker does at start; one that fails stays
+    # listed and fails when called, one whose function.json is unusable is not served
+    invoker = Invoker(
+        functions, app_dir, threads=config.max_activities + 8, timeout=config.function_timeout
+    )
+    for name, problem in sorted({**in_error, **invoker.load_errors}.items()):
+        log.error("The '%s' function is in error: %s", name, problem)
     if config.worker_processes > 1:  # the host process counts as the first worker
         invoker.remote = WorkerPool(app_dir, config.worker_processes - 1, config.max_activities)
 

@@ -7,6 +7,13 @@ class AppLoadError(Exception):
     """The app directory cannot be served; the message names the folder and the problem."""
 
 
+class FunctionLoadError(RuntimeError):
+    """A function whose code could not be loaded is called: it fails, as in the worker."""
+
+    def __init__(self, name: str, problem: str) -> None:
+        super().__init__(f"Function '{name}' failed to load: {problem}")
+
+
 class StoreError(Exception):
     """The state store cannot be used; the message names the file and what to do."""
 

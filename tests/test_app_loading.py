@@ -22,12 +22,17 @@ GOOD_CODE = "def main(req):\n    return 'ok'\n"
 
 
 def make_app(root: Path, function_json, code: str = GOOD_CODE) -> Path:
+    """An app with a good function `ok` and a function `hello` as given."""
     (root / "host.json").write_text('{"version": "2.0"}')
-    folder = root / "hello"
-    folder.mkdir()
-    text = function_json if isinstance(function_json, str) else json.dumps(function_json)
-    (folder / "function.json").write_text(text)
-    (folder / "__init__.py").write_text(code)
+    for name, spec, source in (
+        ("ok", HTTP_FUNCTION, GOOD_CODE),
+        ("hello", function_json, code),
+    ):
+        folder = root / name
+        folder.mkdir()
+        text = spec if isinstance(spec, str) else json.dumps(spec)
+        (folder / "function.json").write_text(text)
+        (folder / "__init__.py").write_text(source)
     return root
 
 
@@ -49,29 +54,35 @@ def binding_with(**changes) -> dict:
 
 
 @pytest.mark.parametrize(
-    ("function_json", "code", "message"),
+    ("function_json", "code", "message", "answer"),
     [
-        ("{not json", GOOD_CODE, "hello/function.json: invalid JSON"),
-        (binding_with(type="queueTriggerX"), GOOD_CODE, "unknown binding type 'queueTriggerX'"),
-        (binding_with(name=""), GOOD_CODE, "missing binding 'name'"),
-        (HTTP_FUNCTION, "def main(request):\n    return 'ok'\n", "no parameter for binding(s) req"),
+        ("{not json", GOOD_CODE, "hello/function.json: invalid JSON", 404),
+        (binding_with(type="queueTriggerX"), GOOD_CODE, "'queueTriggerX' is not registered", 404),
+        (binding_with(name=""), GOOD_CODE, "missing binding 'name'", 404),
+        ({"bindings": []}, GOOD_CODE, "'bindings' must be a non-empty list", 404),
         (
             HTTP_FUNCTION,
-            "def main(req, extra):\n    return 1\n",
-            "extra of main() match no binding",
+            "def main(request):\n    return 'ok'\n",
+            "no parameter for binding(s) req",
+            500,
         ),
-        (HTTP_FUNCTION, "import not_a_module\n", "hello: import failed: ModuleNotFoundError"),
-        (HTTP_FUNCTION, "x = 1\n", "no callable 'main'"),
-        ({"bindings": []}, GOOD_CODE, "'bindings' must be a non-empty list"),
+        (HTTP_FUNCTION, "def main(req, extra):\n    return 1\n", "extra of main() match", 500),
+        (HTTP_FUNCTION, "import not_a_module\n", "import failed: ModuleNotFoundError", 500),
+        (HTTP_FUNCTION, "x = 1\n", "no callable 'main'", 500),
     ],
 )
-def test_a_broken_app_is_refused_naming_the_folder_and_the_problem(
-    tmp_path, function_json, code, message
+def test_a_function_in_error_is_reported_and_the_rest_serve(
+    tmp_path, start_host, function_json, code, message, answer
 ):
-    result = load(make_app(tmp_path, function_json, code))
-    assert result.returncode == 2
-    assert message in result.stderr
-    assert "Traceback" not in result.stderr
+    """As Core Tools: an unusable function.json leaves the function out (404); code that does
+    not load leaves it listed, and each call fails (500)."""
+    (tmp_path / "app").mkdir()
+    host = start_host(app=make_app(tmp_path / "app", function_json, code))
+    assert host.get("/api/ok").text == "ok"
+    assert host.get("/api/hello").status_code == answer
+    logged = host.logs()
+    assert "The 'hello' function is in error: " in logged and message in logged
+    assert "Traceback" not in logged
 
 
 def test_a_folder_without_host_json_is_not_an_app(tmp_path):

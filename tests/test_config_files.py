@@ -46,7 +46,8 @@ def test_function_json_is_schema_valid_with_known_binding_types(path):
 
 
 def test_six_functions_whose_bindings_match_their_entry_points():
-    _, functions = load_catalog(ROOT)
+    _, functions, in_error = load_catalog(ROOT)
+    assert in_error == {}
     assert sorted(functions) == [
         "client-function",
         "count-distinct-activity-function",
@@ -60,7 +61,8 @@ def test_six_functions_whose_bindings_match_their_entry_points():
 
 
 def test_http_functions_need_a_key_and_their_routes_do_not_collide():
-    _, functions = load_catalog(ROOT)
+    _, functions, in_error = load_catalog(ROOT)
+    assert in_error == {}
     http = [s for s in functions.values() if s.kind == "http"]
     assert {s.trigger["authLevel"] for s in http} == {"function"}
     routes = {s.name: route_paths("api", s.trigger["route"]) for s in http}

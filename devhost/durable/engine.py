@@ -26,7 +26,7 @@ from devhost.durable.actions import Outcome, outcome_of_exception, parse_state
 from devhost.durable.backoff import Backoff
 from devhost.durable.model import FINISHED, Instance, Message, RuntimeStatus, WorkItem
 from devhost.durable.turn import batch, decide, failed_task_ids, rewound, task_ids
-from devhost.errors import FunctionTimeoutError, WorkerLostError
+from devhost.errors import FunctionLoadError, FunctionTimeoutError, WorkerLostError
 from devhost.functions.invoker import Invoker
 from devhost.store.sqlite import Store
 
@@ -299,7 +299,9 @@ class Engine:
         except WorkerLostError:
             raise
         except Exception as error:  # noqa: BLE001 - user code failing is an outcome
-            if "$OutOfProcData$" not in str(error):
+            if isinstance(error, FunctionLoadError):
+                log.error("orchestrator %s: %s", instance.name, error)
+            elif "$OutOfProcData$" not in str(error):
                 log.error("orchestrator %s raised:\n%s", instance.name, traceback.format_exc())
             return outcome_of_exception(error)
 
@@ -359,12 +361,8 @@ class Engine:
                 "timed out"
             )
         except Exception as error:  # noqa: BLE001 - user code failing is an outcome
-            log.error(
-                "activity %s (instance %s) raised:\n%s",
-                name,
-                item.instance_id,
-                traceback.format_exc(),
-            )
+            detail = str(error) if isinstance(error, FunctionLoadError) else traceback.format_exc()
+            log.error("activity %s (instance %s) raised:\n%s", name, item.instance_id, detail)
             reason = f"Activity function '{name}' failed: {type(error).__name__}: {error}"
             return ev.task_failed(self.clock(), task_id, reason, type(error).__name__), "failed"
 

@@ -1,6 +1,8 @@
 """Scan an app directory: host.json plus one function.json per folder, checked before serving.
 
-A broken app is refused with one message per problem, each naming the folder.
+As Core Tools does, a function whose function.json cannot be used is "in error": it is named
+with its problems at start and not served (its route is a 404); the others serve. Only an app
+without a usable host.json or without any function folder is refused whole.
 """
 
 from __future__ import annotations
@@ -48,7 +50,10 @@ def _check_binding(folder: str, index: int, binding: object) -> list[str]:
     if not isinstance(name, str) or not name:
         problems.append(f"{where}: missing binding 'name'")
     if kind not in KNOWN_TYPES:
-        problems.append(f"{where}: unknown binding type {kind!r}")
+        problems.append(
+            f"{where}: the binding type {kind!r} is not registered (the local host serves "
+            f"{', '.join(sorted(KNOWN_TYPES))})"
+        )
     direction = binding.get("direction", "in")
     if direction not in DIRECTIONS:
         problems.append(f"{where}: bad direction {direction!r}")
@@ -100,19 +105,19 @@ def load_spec(folder: Path) -> tuple[FunctionSpec | None, list[str]]:
     return (None if data.get("disabled") is True else spec), []
 
 
-def load_catalog(app_dir: Path) -> tuple[dict, dict[str, FunctionSpec]]:
-    """host.json and every enabled function; AppLoadError lists all problems found."""
+def load_catalog(app_dir: Path) -> tuple[dict, dict[str, FunctionSpec], dict[str, str]]:
+    """host.json, every enabled usable function, and the problems of those in error."""
     if not (app_dir / "host.json").is_file():
         raise AppLoadError(f"{app_dir.name}: no host.json, so this is not a Functions app")
     host = _read_json(app_dir / "host.json", "host.json")
-    functions, problems = {}, []
-    for folder in sorted(p for p in app_dir.iterdir() if (p / "function.json").is_file()):
-        spec, found = load_spec(folder)
-        problems.extend(found)
-        if spec:
-            functions[spec.name] = spec
-    if problems:
-        raise AppLoadError("the app cannot be served:\n  " + "\n  ".join(problems))
-    if not functions:
+    folders = sorted(p for p in app_dir.iterdir() if (p / "function.json").is_file())
+    if not folders:
         raise AppLoadError(f"{app_dir.name}: no function folder (a folder with function.json)")
-    return host, functions
+    functions, in_error = {}, {}
+    for folder in folders:
+        spec, problems = load_spec(folder)
+        if problems:
+            in_error[folder.name] = "; ".join(problems)
+        elif spec:
+            functions[spec.name] = spec
+    return host, functions, in_error

@@ -20,7 +20,7 @@ from typing import Any
 
 import azure.functions as func
 
-from devhost.errors import AppLoadError, FunctionTimeoutError
+from devhost.errors import AppLoadError, FunctionLoadError, FunctionTimeoutError
 from devhost.functions.catalog import FunctionSpec
 
 
@@ -98,7 +98,13 @@ class Invoker:
         timeout: float = 1800,
     ) -> None:
         self.functions = functions
-        self.entries = {name: load_entry(spec, app_dir) for name, spec in functions.items()}
+        self.entries: dict[str, Callable] = {}
+        self.load_errors: dict[str, str] = {}  # as the worker's: listed, and every call fails
+        for name, spec in functions.items():
+            try:
+                self.entries[name] = load_entry(spec, app_dir)
+            except AppLoadError as error:
+                self.load_errors[name] = str(error)
         self.threads = threads
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="fn")
         # durable functions apart: threads they leak on a timeout must not starve HTTP triggers
@@ -109,8 +115,14 @@ class Invoker:
     def names(self, kind: str) -> set[str]:
         return {n for n, s in self.functions.items() if s.kind == kind}
 
+    def entry(self, name: str) -> Callable:
+        """The loaded entry point; a function that failed to load fails every call."""
+        if name in self.load_errors:
+            raise FunctionLoadError(name, self.load_errors[name])
+        return self.entries[name]
+
     async def call(self, name: str, kwargs: dict, pool: ThreadPoolExecutor | None = None) -> Any:
-        entry = self.entries[name]
+        entry = self.entry(name)
         if inspect.iscoroutinefunction(entry):
             return await entry(**kwargs)
         loop = asyncio.get_running_loop()
@@ -120,7 +132,7 @@ class Invoker:
         """Worker processes, when there are any, take sync durable functions; async ones and
         everything else run here. Either way functionTimeout applies; here a timed-out sync
         function's thread cannot be stopped, only abandoned (a worker process is recycled)."""
-        if self.remote is not None and not inspect.iscoroutinefunction(self.entries[name]):
+        if self.remote is not None and not inspect.iscoroutinefunction(self.entry(name)):
             return await self.remote.call(name, argument, orchestration, self.timeout)
         value = func.OrchestrationContext(argument) if orchestration else argument
         kwargs = {self.functions[name].trigger["name"]: value}

@@ -16,6 +16,7 @@ with FunctionTimeoutError.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 import threading
@@ -29,7 +30,7 @@ from typing import Any
 
 import azure.functions as func
 
-from devhost.errors import FunctionTimeoutError, WorkerLostError
+from devhost.errors import AppLoadError, FunctionTimeoutError, WorkerLostError
 from devhost.functions.catalog import load_catalog
 from devhost.functions.invoker import load_entry
 
@@ -60,12 +61,12 @@ def serve(connection: Connection, app_dir: str, threads: int, level: int) -> Non
     """A worker's main: import the app, then run calls until the host goes away."""
     logging.basicConfig(level=level, format=LOG_FORMAT)
     logging.getLogger("azure").setLevel(logging.WARNING)
-    _, functions = load_catalog(Path(app_dir))
-    entries = {
-        name: (load_entry(spec, Path(app_dir)), spec.trigger["name"])
-        for name, spec in functions.items()
-        if spec.kind in ("activity", "orchestrator")
-    }
+    _, functions, _ = load_catalog(Path(app_dir))
+    entries = {}
+    for name, spec in functions.items():
+        if spec.kind in ("activity", "orchestrator"):
+            with contextlib.suppress(AppLoadError):  # the host knows; it never sends those
+                entries[name] = (load_entry(spec, Path(app_dir)), spec.trigger["name"])
     lock = threading.Lock()
     with ThreadPoolExecutor(threads, thread_name_prefix="fn") as pool:
         while True:

@@ -14,6 +14,7 @@ import azure.functions as func
 from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
 
+from devhost.errors import FunctionLoadError
 from devhost.functions.catalog import FunctionSpec
 from devhost.functions.invoker import Invoker, Out
 
@@ -127,8 +128,11 @@ class TriggerHandler:
                 value = next(iter(outputs.values())).get() if value is None else value
             response = to_web_response(value)
             label = str(response.status)
-        except Exception:  # noqa: BLE001 - the caller gets a 500, the log gets the traceback
-            log.error("%s raised:\n%s", self.spec.name, traceback.format_exc())
+        except Exception as error:  # noqa: BLE001 - the caller gets a 500, the log the cause
+            if isinstance(error, FunctionLoadError):  # said in full at start: one line
+                log.error("Executed 'Functions.%s' (Failed): %s", self.spec.name, error)
+            else:
+                log.error("%s raised:\n%s", self.spec.name, traceback.format_exc())
             response = web.Response(
                 status=500, body=INTERNAL_ERROR, content_type="application/json"
             )
