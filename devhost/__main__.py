@@ -21,6 +21,7 @@ from devhost.durable.engine import Engine
 from devhost.errors import AppLoadError, StoreError
 from devhost.functions.catalog import load_catalog
 from devhost.functions.invoker import Invoker
+from devhost.functions.timers import TimerRunner
 from devhost.functions.workers import WorkerPool
 from devhost.http.app import describe_routes, public_app, rpc_app
 from devhost.http.listener import GuardedAppRunner, ListenerLimits, raise_file_limit
@@ -74,7 +75,15 @@ async def serve(config: HostConfig, invoker: Invoker, store: Store, stop: asynci
     )
     await runner.setup()
     await web.TCPSite(runner, config.host, config.port).start()
+    timers = TimerRunner(
+        [spec for spec in invoker.functions.values() if spec.kind == "timer"],
+        invoker,
+        store,
+        config.function_timeout,
+        lambda: binding,
+    )
     engine_task = asyncio.ensure_future(engine.run())
+    timer_task = asyncio.ensure_future(timers.run())
     print(
         "\n".join(
             [
@@ -83,6 +92,7 @@ async def serve(config: HostConfig, invoker: Invoker, store: Store, stop: asynci
                 f"  function key: {_shown(config.function_key, 'DEVHOST_FUNCTION_KEY')}",
                 f"  system key:   {_shown(config.system_key, 'DEVHOST_SYSTEM_KEY')}",
                 *describe_routes(config, handlers),
+                *timers.describe(),
             ]
         ),
         flush=True,
@@ -90,12 +100,14 @@ async def serve(config: HostConfig, invoker: Invoker, store: Store, stop: asynci
     try:
         await stop.wait()
     finally:
+        timers.stop()
         try:
             await asyncio.wait_for(engine.stop(), SHUTDOWN_BUDGET)
         except TimeoutError:  # an OSError too: must not read as "cannot listen" below
             log.warning("in-flight work did not stop within %.0f s; leaving it", SHUTDOWN_BUDGET)
         engine_task.cancel()
-        await asyncio.gather(engine_task, return_exceptions=True)
+        timer_task.cancel()
+        await asyncio.gather(engine_task, timer_task, return_exceptions=True)
         await runner.cleanup()
         await rpc_runner.cleanup()
 
@@ -122,8 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("azure").setLevel(logging.WARNING)
     app_dir = args.app.resolve()
     try:
+        load_local_settings(app_dir)  # first: schedules may name app settings
         host_json, functions, in_error = load_catalog(app_dir)
-        load_local_settings(app_dir)
         config = build_config(
             app_dir, host_json, (args.data or app_dir / ".devhost").resolve(), args.host, args.port
         )

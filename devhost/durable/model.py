@@ -134,3 +134,12 @@ class Episode:
     work: list[WorkItem] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
     children: list[Child] = field(default_factory=list)
+
+
+@dataclass
+class TimerStatus:
+    """A timer trigger's schedule status (epochs): what makes a missed run past due."""
+
+    last: float | None
+    next: float
+    updated: float

@@ -8,13 +8,16 @@ without a usable host.json or without any function folder is refused whole.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from devhost.errors import AppLoadError
+from devhost.functions.schedule import ScheduleError, parse_schedule
 
 TRIGGERS = {
     "httpTrigger": "http",
+    "timerTrigger": "timer",
     "orchestrationTrigger": "orchestrator",
     "activityTrigger": "activity",
 }
@@ -85,11 +88,16 @@ def load_spec(folder: Path) -> tuple[FunctionSpec | None, list[str]]:
     if not isinstance(bindings, list) or not bindings:
         return None, [f"{name}/function.json: 'bindings' must be a non-empty list"]
     problems = [p for i, b in enumerate(bindings) for p in _check_binding(name, i, b)]
+    triggers = [b for b in bindings if b.get("type") in TRIGGERS] if not problems else []
+    if not problems and len(triggers) != 1:
+        problems = [f"{name}/function.json: needs exactly one trigger binding"]
+    if not problems and triggers[0]["type"] == "timerTrigger":
+        try:
+            parse_schedule(str(triggers[0].get("schedule", "")), os.environ)
+        except ScheduleError as error:
+            problems = [f"{name}/function.json: {error}"]
     if problems:
         return None, problems
-    triggers = [b for b in bindings if b["type"] in TRIGGERS]
-    if len(triggers) != 1:
-        return None, [f"{name}/function.json: needs exactly one trigger binding"]
     script = data.get("scriptFile", "__init__.py")
     if not (folder / script).is_file():
         return None, [f"{name}: script file {script!r} not found"]

@@ -24,19 +24,6 @@ from devhost.errors import AppLoadError, FunctionLoadError, FunctionTimeoutError
 from devhost.functions.catalog import FunctionSpec
 
 
-class Out:
-    """A named output binding (the worker's func.Out)."""
-
-    def __init__(self) -> None:
-        self.value: Any = None
-
-    def set(self, value: Any) -> None:
-        self.value = value
-
-    def get(self) -> Any:
-        return self.value
-
-
 def _install_app_package(app_dir: Path) -> None:
     root = str(app_dir.resolve())
     site_packages = str(Path(root, ".python_packages", "lib", "site-packages"))

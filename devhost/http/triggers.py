@@ -15,8 +15,9 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
 
 from devhost.errors import FunctionLoadError
+from devhost.functions.bindings import arguments
 from devhost.functions.catalog import FunctionSpec
-from devhost.functions.invoker import Invoker, Out
+from devhost.functions.invoker import Invoker
 
 log = logging.getLogger("devhost.http")
 _PARAM = re.compile(r"\{(\*?)([A-Za-z_][A-Za-z0-9_]*)(?::([^}?]*))?(\?)?\}")
@@ -108,20 +109,11 @@ class TriggerHandler:
                 headers={"Allow": ", ".join(sorted(self.methods))},
             )
         began = time.perf_counter()
-        outputs: dict[str, Out] = {}
-        kwargs: dict[str, Any] = {}
         try:
             body = await request.read()
         except RequestPayloadError:  # not what its Content-Encoding says, or cut short
             return web.json_response({"error": "Invalid request body."}, status=400)
-        for binding in self.spec.bindings:
-            name, kind = binding["name"], binding["type"]
-            if kind == "httpTrigger":
-                kwargs[name] = to_http_request(request, body)
-            elif kind in ("durableClient", "orchestrationClient"):
-                kwargs[name] = self.durable_binding()
-            elif kind == "http" and name != "$return":
-                kwargs[name] = outputs[name] = Out()
+        kwargs, outputs = arguments(self.spec, to_http_request(request, body), self.durable_binding)
         try:
             value = await asyncio.wait_for(self.invoker.call(self.spec.name, kwargs), self.timeout)
             if outputs:

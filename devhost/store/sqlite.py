@@ -25,6 +25,7 @@ from devhost.durable.model import (
     Message,
     RuntimeStatus,
     Task,
+    TimerStatus,
     WorkItem,
 )
 from devhost.errors import StoreError
@@ -84,6 +85,8 @@ MIGRATIONS = [
     "ALTER TABLE inbox ADD COLUMN control INTEGER NOT NULL DEFAULT 0",
     # what each instance scheduled, to detect a replay that no longer matches it
     "ALTER TABLE instances ADD COLUMN scheduled TEXT",
+    # timer triggers' schedule status (the extension keeps it in a blob per timer)
+    "CREATE TABLE timers (name TEXT PRIMARY KEY, last REAL, next REAL, updated REAL)",
 ]
 _FINISHED_SQL = ",".join(f"'{status}'" for status in sorted(FINISHED))
 
@@ -422,6 +425,18 @@ class Store:
             self.db.execute(
                 "UPDATE instances SET status = ?, output = NULL, updated = ? WHERE id = ?",
                 (RuntimeStatus.PENDING, now, instance_id),
+            )
+
+    # ---- timer triggers
+    def timer_status(self, name: str) -> TimerStatus | None:
+        row = self.db.execute("SELECT * FROM timers WHERE name = ?", (name,)).fetchone()
+        return None if row is None else TimerStatus(row["last"], row["next"], row["updated"])
+
+    def save_timer_status(self, name: str, status: TimerStatus) -> None:
+        with self._tx():
+            self.db.execute(
+                "INSERT OR REPLACE INTO timers (name, last, next, updated) VALUES (?, ?, ?, ?)",
+                (name, status.last, status.next, status.updated),
             )
 
     def completion_times(self, ids: list[str]) -> list[tuple[float, float]]:
