@@ -184,3 +184,9 @@ def test_a_function_that_raises_is_a_500_without_the_traceback(host):
     assert "secret-detail" not in response.text
     poll(lambda: "secret-detail-that-must-not-leak" in host.logs(), 10, what="the traceback log")
     assert "Traceback" in host.logs()
+
+
+def test_custom_classes_reach_activities_as_objects(host):
+    status = finished(host, started(host, "Custom"))
+    assert status["runtimeStatus"] == "Completed", status["output"]
+    assert status["output"] == {"type": "Money", "cents": 1440, "currency": "EUR"}

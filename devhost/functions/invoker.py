@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import importlib
 import inspect
-import json
 import sys
 import types
 from collections.abc import Callable
@@ -18,9 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import azure.functions as func
-
 from devhost.errors import AppLoadError, FunctionLoadError, FunctionTimeoutError
+from devhost.functions.bindings import durable_input, durable_output
 from devhost.functions.catalog import FunctionSpec
 
 
@@ -115,14 +113,15 @@ class Invoker:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(pool or self.pool, lambda: entry(**kwargs))
 
-    async def _durable(self, name: str, argument: Any, orchestration: bool) -> Any:
+    async def _durable(self, name: str, payload: str) -> str:
         """Worker processes, when there are any, take sync durable functions; async ones and
         everything else run here. Either way functionTimeout applies; here a timed-out sync
-        function's thread cannot be stopped, only abandoned (a worker process is recycled)."""
+        function's thread cannot be stopped, only abandoned (a worker process is recycled).
+        The payload is converted where the function runs, as the worker converts it."""
+        kind = self.functions[name].kind
         if self.remote is not None and not inspect.iscoroutinefunction(self.entry(name)):
-            return await self.remote.call(name, argument, orchestration, self.timeout)
-        value = func.OrchestrationContext(argument) if orchestration else argument
-        kwargs = {self.functions[name].trigger["name"]: value}
+            return await self.remote.call(name, payload, self.timeout)
+        kwargs = {self.functions[name].trigger["name"]: durable_input(kind, payload)}
         task = asyncio.ensure_future(self.call(name, kwargs, self.durable_pool))
         done, _ = await asyncio.wait({task}, timeout=self.timeout)
         if not done:  # the function's own TimeoutError would be in a done task instead
@@ -131,20 +130,15 @@ class Invoker:
             self.durable_pool.shutdown(wait=False)
             self.durable_pool = ThreadPoolExecutor(self.threads, thread_name_prefix="durable")
             raise FunctionTimeoutError(name, self.timeout)
-        return task.result()
+        return durable_output(kind, task.result())
 
     async def orchestrate(self, name: str, payload: str) -> str:
         """Run one orchestrator episode; the SDK's exception carries its state (see actions)."""
-        result = await self._durable(name, payload, orchestration=True)
-        return result if isinstance(result, str) else json.dumps(result)
+        return await self._durable(name, payload)
 
     async def activity(self, name: str, input_text: str | None) -> str:
-        """Run an activity: JSON in (raw text if not JSON), JSON text out."""
-        try:
-            value = json.loads(input_text) if input_text is not None else None
-        except ValueError:
-            value = input_text
-        return json.dumps(await self._durable(name, value, orchestration=False))
+        """Run an activity: its input and its result are JSON text."""
+        return await self._durable(name, "null" if input_text is None else input_text)
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)

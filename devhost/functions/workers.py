@@ -28,9 +28,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-import azure.functions as func
-
 from devhost.errors import AppLoadError, FunctionTimeoutError, WorkerLostError
+from devhost.functions.bindings import durable_input, durable_output
 from devhost.functions.catalog import load_catalog
 from devhost.functions.invoker import load_entry
 
@@ -66,22 +65,23 @@ def serve(connection: Connection, app_dir: str, threads: int, level: int) -> Non
     for name, spec in functions.items():
         if spec.kind in ("activity", "orchestrator"):
             with contextlib.suppress(AppLoadError):  # the host knows; it never sends those
-                entries[name] = (load_entry(spec, Path(app_dir)), spec.trigger["name"])
+                entries[name] = (load_entry(spec, Path(app_dir)), spec.trigger["name"], spec.kind)
     lock = threading.Lock()
     with ThreadPoolExecutor(threads, thread_name_prefix="fn") as pool:
         while True:
             try:
-                call_id, name, orchestration, argument = connection.recv()
+                call_id, name, payload = connection.recv()
             except (EOFError, OSError):
                 return  # the host is gone
-            entry, parameter = entries[name]
-            value = func.OrchestrationContext(argument) if orchestration else argument
+            entry, parameter, kind = entries[name]
             pool.submit(
                 _answer,
                 connection,
                 lock,
                 call_id,
-                lambda e=entry, p=parameter, v=value: e(**{p: v}),
+                lambda e=entry, p=parameter, k=kind, v=payload: durable_output(
+                    k, e(**{p: durable_input(k, v)})
+                ),
             )
 
 
@@ -146,7 +146,7 @@ class Worker:
         with self.send_lock:
             self.connection.send(message)
 
-    async def call(self, name: str, argument: Any, orchestration: bool, timeout: float) -> Any:
+    async def call(self, name: str, payload: str, timeout: float) -> str:
         self.loop = asyncio.get_running_loop()
         if not self.alive:
             raise WorkerLostError("the worker process exited")
@@ -154,9 +154,7 @@ class Worker:
         future = self.loop.create_future()
         self.pending[call_id] = future
         try:
-            await self.loop.run_in_executor(
-                None, self._send, (call_id, name, orchestration, argument)
-            )
+            await self.loop.run_in_executor(None, self._send, (call_id, name, payload))
         except OSError:  # a broken pipe: the worker is gone (or useless: make sure)
             self.pending.pop(call_id, None)
             self.kill()
@@ -210,12 +208,12 @@ class WorkerPool:
                 self.workers[index] = self._start()
                 self.replaced += 1
 
-    async def call(self, name: str, argument: Any, orchestration: bool, timeout: float) -> Any:
+    async def call(self, name: str, payload: str, timeout: float) -> str:
         if not all(w.alive for w in self.workers):
             self._replace_dead()
         live = [w for w in self.workers if w.alive] or self.workers
         worker = min(live, key=lambda w: len(w.pending))
-        return await worker.call(name, argument, orchestration, timeout)
+        return await worker.call(name, payload, timeout)
 
     def close(self) -> None:
         """Stop every worker at once, then reap them (2 s each at most, in parallel)."""
