@@ -18,6 +18,7 @@ from devhost.durable.actions import (
     WHEN_ALL,
     Outcome,
 )
+from devhost.durable.entities import batch_payload, decide_entity
 from devhost.durable.model import Instance, Message, RuntimeStatus, Task
 from devhost.durable.turn import batch, decide, nondeterminism, retry_delay
 
@@ -307,3 +308,52 @@ def test_a_timer_replays_as_itself():
         next_seq=1,
     )
     assert again.status == "Completed"
+
+
+# ---- entities: a batch's answer becomes the new state and a reply to each caller
+def entity(**fields) -> Instance:
+    return Instance(**{"id": "@counter@k", "name": "counter", "status": "Pending", **fields})
+
+
+CALL = {"op": "get", "id": "r1", "parent": "orch"}
+SIGNAL = {"op": "add", "id": "r2", "parent": None, "signal": True, "input": '"3"'}
+
+
+def test_an_entity_batch_stores_the_state_and_answers_calls_only():
+    answer = json.dumps(
+        {
+            "entityExists": True,
+            "entityState": "3",
+            "results": [{"isError": False, "result": "3"}, {"isError": True, "result": '"x"'}],
+        }
+    )
+    episode = decide_entity(entity(), messages(RAISED, RAISED), [SIGNAL, CALL], answer, None, NOW)
+    assert (episode.status, episode.output, episode.consumed) == ("Running", "3", [1, 2])
+    (reply,) = episode.messages
+    assert (reply.instance_id, reply.event["Name"]) == ("orch", "r1")
+    assert json.loads(reply.event["Input"]) == {"result": '"x"', "exceptionType": "Error"}
+
+
+def test_a_destructed_entity_no_longer_exists():
+    answer = json.dumps({"entityExists": False, "entityState": "null", "results": [{}]})
+    episode = decide_entity(entity(status="Running", output="3"), [], [SIGNAL], answer, None, NOW)
+    assert (episode.status, episode.output) == ("Pending", None)
+
+
+def test_an_entity_function_that_cannot_run_fails_each_call_and_keeps_the_state():
+    episode = decide_entity(entity(status="Running", output="3"), [], [CALL], None, "gone", NOW)
+    assert (episode.status, episode.output) == ("Running", "3")
+    assert json.loads(episode.messages[0].event["Input"])["exceptionType"] == "Error"
+
+
+def test_batch_payload_is_the_sdk_entity_protocol():
+    payload = json.loads(batch_payload(entity(status="Running", output="3"), [SIGNAL, CALL]))
+    assert payload == {
+        "self": {"name": "counter", "key": "k"},
+        "exists": True,
+        "state": "3",
+        "batch": [
+            {"name": "add", "input": '"3"', "isSignal": True},
+            {"name": "get", "input": None, "isSignal": False},
+        ],
+    }

@@ -17,6 +17,7 @@ import logging
 import re
 import time
 import traceback
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +25,15 @@ from devhost import errors
 from devhost.durable import events as ev
 from devhost.durable.actions import Outcome, outcome_of_exception, parse_state
 from devhost.durable.backoff import Backoff
+from devhost.durable.entities import (
+    MAX_BATCH,
+    OPERATION,
+    batch_payload,
+    decide_entity,
+    entity_id,
+    is_entity,
+    request,
+)
 from devhost.durable.model import FINISHED, Instance, Message, RuntimeStatus, WorkItem
 from devhost.durable.turn import batch, decide, failed_task_ids, rewound, task_ids
 from devhost.errors import FunctionLoadError, FunctionTimeoutError, WorkerLostError
@@ -82,6 +92,8 @@ class Engine:
         self.max_activities, self.max_orchestrators = max_activities, max_orchestrators
         self.orchestrators = invoker.names("orchestrator")
         self.activities = invoker.names("activity")
+        # an entity's name is its function's, lowercased (the extension matches ignoring case)
+        self.entities = {name.lower(): name for name in invoker.names("entity")}
         self._busy_instances: set[str] = set()
         self._busy_work: set[int] = set()
         self._wake = asyncio.Event()
@@ -187,6 +199,20 @@ class Engine:
         self.store.rewind(instance_id, events, work, wake, now)
         self.notify()
 
+    # ---- entities
+    def signal_entity(self, name: str, key: str, operation: str, input_text: str | None) -> None:
+        """A client's signal: queued for the entity, answered to no one."""
+        if not name:
+            raise errors.bad_argument("The entity name must not be empty.")
+        target = entity_id(name, key)
+        message = request(operation, input_text, None, str(uuid.uuid4()))
+        self._send(target, ev.event_raised(self.clock(), OPERATION, json.dumps(message)))
+
+    def entity(self, name: str, key: str) -> Instance | None:
+        """The entity, if it exists (has state)."""
+        found = self.store.get_instance(entity_id(name, key))
+        return found if found is not None and found.status == RuntimeStatus.RUNNING else None
+
     def purge(self, instance_id: str) -> int:
         return self.store.purge(instance_id)
 
@@ -273,6 +299,8 @@ class Engine:
         messages = self.store.messages(instance_id, now)
         if instance is None or not messages:
             return "orchestrator", "skipped"
+        if is_entity(instance_id):
+            return await self._entity_batch(instance, messages[:MAX_BATCH])
         tasks = self.store.tasks(instance_id, task_ids(messages))
         delivered = batch(messages, tasks, instance.status == RuntimeStatus.SUSPENDED)
         if not delivered:
@@ -284,6 +312,26 @@ class Engine:
         episode = decide(instance, started, delivered, outcome, tasks, now)
         self.store.commit_episode(episode, self.clock())
         return instance.name, episode.status
+
+    async def _entity_batch(self, instance: Instance, delivered: list[Message]) -> tuple[str, str]:
+        """One call of the entity's function with the operations waiting for it, in order."""
+        requests = [json.loads(m.event.get("Input") or "{}") for m in delivered]
+        function = self.entities.get(instance.name)
+        answer = failure = None
+        if function is None:
+            failure = f"No entity function named '{instance.name}'"
+        else:
+            try:
+                answer = await self.invoker.entity(function, batch_payload(instance, requests))
+            except WorkerLostError:
+                raise
+            except Exception as error:  # noqa: BLE001 - the function failing is an outcome
+                failure = f"Entity function '{function}' failed: {type(error).__name__}: {error}"
+        if failure:
+            log.error("entity %s: %s", instance.id, failure)
+        episode = decide_entity(instance, delivered, requests, answer, failure, self.clock())
+        self.store.commit_episode(episode, self.clock())
+        return function or instance.name, f"{len(requests)} operation(s)"
 
     async def _orchestrate(
         self, instance: Instance, started: dict, delivered: list[Message]

@@ -14,11 +14,14 @@ from dataclasses import replace
 from datetime import datetime
 from itertools import takewhile
 
+from devhost.durable import entities
 from devhost.durable import events as ev
 from devhost.durable.actions import (
     ACTIVITIES,
+    CALL_ENTITY,
     CONTINUE_AS_NEW,
     CREATE_TIMER,
+    SIGNAL_ENTITY,
     SUB_ORCHESTRATIONS,
     SUPPORTED,
     Outcome,
@@ -199,6 +202,12 @@ class _Builder:
             )
         elif kind == CREATE_TIMER:
             self.timer(_epoch(action["fireAt"]))
+        elif kind in (CALL_ENTITY, SIGNAL_ENTITY):
+            sent, message = entities.send(
+                self.instance.id, self.take_id(), action, kind == SIGNAL_ENTITY, self.now
+            )
+            self.events.append(sent)
+            self.messages.append(message)
         return None  # external events take no id; continue-as-new is handled at the end
 
     def retry(self, event: dict, task: Task) -> None:
@@ -359,7 +368,8 @@ def _finish(
     episode.events.append(ev.execution_completed(now, status, result))
     episode.events.append(ev.orchestrator_completed(now))
     episode.work, episode.children = [], []
-    episode.messages = []
+    # its own timers die with it; what it sent to others (entity signals) still goes
+    episode.messages = [m for m in episode.messages if m.instance_id != instance.id]
     if instance.parent_id:
         task_id = instance.parent_task
         if status == RuntimeStatus.COMPLETED:

@@ -20,6 +20,7 @@ TRIGGERS = {
     "timerTrigger": "timer",
     "orchestrationTrigger": "orchestrator",
     "activityTrigger": "activity",
+    "entityTrigger": "entity",
 }
 KNOWN_TYPES = {*TRIGGERS, "http", "durableClient", "orchestrationClient"}
 DIRECTIONS = {"in", "out", "inout"}

@@ -136,6 +136,10 @@ class Invoker:
         """Run one orchestrator episode; the SDK's exception carries its state (see actions)."""
         return await self._durable(name, payload)
 
+    async def entity(self, name: str, payload: str) -> str:
+        """Run one batch of an entity's operations (the SDK's Entity.create protocol)."""
+        return await self._durable(name, payload)
+
     async def activity(self, name: str, input_text: str | None) -> str:
         """Run an activity: its input and its result are JSON text."""
         return await self._durable(name, "null" if input_text is None else input_text)

@@ -63,7 +63,7 @@ def serve(connection: Connection, app_dir: str, threads: int, level: int) -> Non
     _, functions, _ = load_catalog(Path(app_dir))
     entries = {}
     for name, spec in functions.items():
-        if spec.kind in ("activity", "orchestrator"):
+        if spec.kind in ("activity", "orchestrator", "entity"):
             with contextlib.suppress(AppLoadError):  # the host knows; it never sends those
                 entries[name] = (load_entry(spec, Path(app_dir)), spec.trigger["name"], spec.kind)
     lock = threading.Lock()

@@ -19,6 +19,7 @@ from aiohttp import web
 
 from devhost import errors
 from devhost.durable.engine import Engine
+from devhost.durable.entities import entity_id, split_entity_id
 from devhost.durable.model import ACTIVE, Instance, RuntimeStatus
 from devhost.http.history import render_history
 
@@ -136,6 +137,10 @@ class ManagementApi:
             web.post(p + "/instances/{id}/resume", self.resume),
             web.post(p + "/instances/{id}/restart", self.restart),
             web.post(p + "/instances/{id}/rewind", self.rewind),
+            web.get(p + "/entities/{name}", self.list_entities),
+            web.get(p + "/entities/{name}/{key}", self.entity_state),
+            web.post(p + "/entities/{name}/{key}", self.signal_entity),
+            web.delete(p + "/entities/{name}/{key}", self.signal_entity),
         ]
 
     def check_status(self, instance_id: str) -> web.Response:
@@ -267,3 +272,57 @@ class ManagementApi:
     async def rewind(self, request: web.Request) -> web.Response:
         self.engine.rewind(request.match_info["id"], request.query.get("reason"))
         return web.Response(status=202)
+
+    # ---- entities
+    @staticmethod
+    def _entity_key(request: web.Request) -> tuple[str, str]:
+        key = request.match_info["key"]
+        return request.match_info["name"], "" if key == "$" else key  # "$": the empty key
+
+    async def entity_state(self, request: web.Request) -> web.Response:
+        """200 with the state as its JSON body, or 404 when the entity does not exist."""
+        found = self.engine.entity(*self._entity_key(request))
+        if found is None:
+            raise errors.not_found()
+        return web.Response(text=found.output or "null", content_type="application/json")
+
+    async def signal_entity(self, request: web.Request) -> web.Response:
+        """POST ?op= (DELETE is the operation `delete`); a JSON body is the operation's input."""
+        operation = "delete" if request.method == "DELETE" else request.query.get("op", "")
+        body = await request.text()
+        input_text = None
+        if body and request.content_type.lower() == "application/json":
+            try:
+                input_text = json.dumps(json.loads(body))
+            except ValueError as error:
+                raise errors.bad_request(f"Could not parse JSON content: {error}") from None
+        elif body:
+            input_text = json.dumps(body)
+        self.engine.signal_entity(*self._entity_key(request), operation, input_text)
+        return web.Response(status=202)
+
+    async def list_entities(self, request: web.Request) -> web.Response:
+        q = request.query
+        top = _top(q.get("top"))
+        rows = self.engine.instances(
+            entities=True,
+            prefix=entity_id(request.match_info["name"], ""),
+            statuses=[RuntimeStatus.RUNNING],  # those that exist
+            updated_from=_epoch(q.get("lastOperationTimeFrom")),
+            updated_to=_epoch(q.get("lastOperationTimeTo")),
+            limit=top,
+            after=_after(request.headers.get(CONTINUATION)),
+        )
+        fetch = _flag(request, "fetchState")
+        items = []
+        for row in rows:
+            name, key = split_entity_id(row.id)
+            items.append(
+                {
+                    "entityId": {"name": name, "key": key},
+                    "lastOperationTime": _time(row.updated),
+                    "state": _loads(row.output) if fetch else None,
+                }
+            )
+        token = page_token(rows[-1]) if len(rows) == top else ""
+        return web.json_response(items, headers={CONTINUATION: token})

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from devhost.durable.entities import is_entity, split_entity_id
 from devhost.durable.model import (
     CONTROL_EVENTS,
     FINISHED,
@@ -205,16 +206,25 @@ class Store:
         prefix: str | None = None,
         limit: int = 1000,
         after: tuple[float, str] | None = None,
+        entities: bool = False,
+        updated_from: float | None = None,
+        updated_to: float | None = None,
     ) -> list[Instance]:
-        """Instances by creation time, then id; `after` is the last (created, id) of the
-        previous page."""
-        clauses, args = [], []
+        """Orchestrations (or entities) by creation time, then id; `after` is the last
+        (created, id) of the previous page."""
+        clauses, args = [f"substr(id, 1, 1) {'=' if entities else '!='} '@'"], []
         if created_from is not None:
             clauses.append("created >= ?")
             args.append(created_from)
         if created_to is not None:
             clauses.append("created <= ?")
             args.append(created_to)
+        if updated_from is not None:
+            clauses.append("updated >= ?")
+            args.append(updated_from)
+        if updated_to is not None:
+            clauses.append("updated <= ?")
+            args.append(updated_to)
         statuses = list(statuses)
         if statuses:
             clauses.append(f"status IN ({','.join('?' * len(statuses))})")
@@ -225,9 +235,9 @@ class Store:
         if after is not None:
             clauses.append("(created > ? OR (created = ? AND id > ?))")
             args.extend([after[0], after[0], after[1]])
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = self.db.execute(
-            f"SELECT * FROM instances {where} ORDER BY created, id LIMIT ?", (*args, limit)
+            f"SELECT * FROM instances WHERE {' AND '.join(clauses)} ORDER BY created, id LIMIT ?",
+            (*args, limit),
         ).fetchall()
         return [Instance(**row) for row in rows]
 
@@ -260,6 +270,18 @@ class Store:
             self._send(message)
 
     def _send(self, message: Message) -> None:
+        if is_entity(message.instance_id):  # an entity exists from its first message
+            self.db.execute(
+                "INSERT OR IGNORE INTO instances (id, name, status, created, updated)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (
+                    message.instance_id,
+                    split_entity_id(message.instance_id)[0],
+                    RuntimeStatus.PENDING,
+                    message.visible_at,
+                    message.visible_at,
+                ),
+            )
         self.db.execute(
             "INSERT INTO inbox (instance_id, event, visible_at, control) VALUES (?, ?, ?, ?)",
             (

@@ -1,0 +1,18 @@
+"""Signals and calls an entity from an orchestrator, and sees an operation's error."""
+
+import azure.durable_functions as df
+
+
+def orchestrator(context: df.DurableOrchestrationContext):
+    counter = df.EntityId("Counter", context.get_input())
+    context.signal_entity(counter, "add", 3)
+    value = yield context.call_entity(counter, "get")
+    try:
+        yield context.call_entity(counter, "fail")
+        error = None
+    except Exception as failure:
+        error = str(failure)
+    return {"value": value, "error": error}
+
+
+main = df.Orchestrator.create(orchestrator)
