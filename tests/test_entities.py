@@ -10,7 +10,7 @@ from tests.support import HostProcess, poll
 from tests.test_engine_conformance import APP, finished, started, webhook
 
 
-def client_read(host: HostProcess, key: str, name: str = "Counter") -> dict:
+def client_read(host: HostProcess, key: str, name: str = "Tally") -> dict:
     response = host.get(f"/api/entity/{name}/{key}")
     assert response.status_code == 200, response.text
     return response.json()
@@ -18,7 +18,7 @@ def client_read(host: HostProcess, key: str, name: str = "Counter") -> dict:
 
 def client_signal(host: HostProcess, key: str, operation: str, value) -> None:
     response = host.request(
-        "POST", f"/api/entity/Counter/{key}", params={"op": operation}, json=value
+        "POST", f"/api/entity/Tally/{key}", params={"op": operation}, json=value
     )
     assert response.status_code == 202, response.text
 
@@ -31,7 +31,7 @@ def start(start_host, tmp_path, data=None) -> HostProcess:
 
 def test_an_orchestrator_signals_and_calls_an_entity(start_host, tmp_path):
     host = start(start_host, tmp_path)
-    status = finished(host, started(host, "CounterOrchestration", "from-orchestrator"))
+    status = finished(host, started(host, "TallyOrchestration", "from-orchestrator"))
     assert status["runtimeStatus"] == "Completed", status["output"]
     # the signal was sent first, so the call sees it; an operation's error reaches the caller
     assert status["output"] == {"value": 3, "error": "boom"}
@@ -52,7 +52,7 @@ def test_the_sdk_client_signals_and_reads(start_host, tmp_path):
 
 def test_the_entity_http_api(start_host, tmp_path):
     host = start(start_host, tmp_path)
-    path = "entities/counter/api"
+    path = "entities/tally/api"
     assert webhook(host, "GET", path).status_code == 404
     # the body as the SDK's client sends it: JSON text, encoded as a JSON string (the Python
     # SDK's entities decode their input twice, so a bare 2 would fail in get_input, in Azure too)
@@ -68,9 +68,9 @@ def test_the_entity_http_api(start_host, tmp_path):
         headers={"Content-Type": "application/json"},
     )
     assert bad.status_code == 400
-    listed = webhook(host, "GET", "entities/Counter", params={"fetchState": "true"})
+    listed = webhook(host, "GET", "entities/Tally", params={"fetchState": "true"})
     assert listed.status_code == 200
-    assert listed.json()[0]["entityId"] == {"name": "counter", "key": "api"}
+    assert listed.json()[0]["entityId"] == {"name": "tally", "key": "api"}
     assert listed.json()[0]["state"] == 2
     assert listed.headers["x-ms-continuation-token"] == ""
     assert webhook(host, "DELETE", path).status_code == 202

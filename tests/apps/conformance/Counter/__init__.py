@@ -1,20 +1,13 @@
-"""A durable entity: a number to add to, or a list to append to, one operation at a time."""
-
 import azure.durable_functions as df
 
 
-def entity_function(context: df.DurableEntityContext):
-    operation = context.operation_name
-    if operation == "add":
-        context.set_state(context.get_state(lambda: 0) + context.get_input())
-    elif operation == "append":
-        context.set_state([*context.get_state(list), context.get_input()])
-    elif operation == "get":
-        context.set_result(context.get_state(lambda: 0))
-    elif operation == "fail":
-        raise ValueError("boom")
-    elif operation == "delete":
-        context.destruct_on_exit()
+def orchestrator(context: df.DurableOrchestrationContext):
+    value = context.get_input() or 0
+    yield context.call_activity("Hello", str(value))
+    if value < 3:
+        context.continue_as_new(value + 1)
+        return None
+    return value
 
 
-main = df.Entity.create(entity_function)
+main = df.Orchestrator.create(orchestrator)

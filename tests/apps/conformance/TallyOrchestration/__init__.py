@@ -4,11 +4,11 @@ import azure.durable_functions as df
 
 
 def orchestrator(context: df.DurableOrchestrationContext):
-    counter = df.EntityId("Counter", context.get_input())
-    context.signal_entity(counter, "add", 3)
-    value = yield context.call_entity(counter, "get")
+    tally = df.EntityId("Tally", context.get_input())
+    context.signal_entity(tally, "add", 3)
+    value = yield context.call_entity(tally, "get")
     try:
-        yield context.call_entity(counter, "fail")
+        yield context.call_entity(tally, "fail")
         error = None
     except Exception as failure:
         error = str(failure)
