@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import requests
 
@@ -190,3 +192,27 @@ def test_custom_classes_reach_activities_as_objects(host):
     status = finished(host, started(host, "Custom"))
     assert status["runtimeStatus"] == "Completed", status["output"]
     assert status["output"] == {"type": "Money", "cents": 1440, "currency": "EUR"}
+
+
+def test_call_http_follows_202_and_location_to_the_answer(host):
+    job = {"method": "POST", "url": f"{host.base}/api/poll/2", "content": {"n": 1}}
+    status = finished(host, started(host, "Fetch", job))
+    response = status["output"]
+    assert response["statusCode"] == 200, response
+    assert json.loads(response["content"]) == {"done": True, "method": "GET", "body": None}
+    assert response["headers"]["X-Step"] == "last" and "Content-Type" not in response["headers"]
+    history = management_status(host, status["instanceId"], showHistory="true").json()
+    calls = [e for e in history["historyEvents"] if e["EventType"] == "TaskCompleted"]
+    assert [e["FunctionName"] for e in calls] == ["BuiltIn::HttpActivity"]  # one task
+
+
+def test_call_http_sends_the_method_and_content_when_there_is_no_202(host):
+    job = {"method": "POST", "url": f"{host.base}/api/poll/0", "content": {"n": 1}}
+    response = finished(host, started(host, "Fetch", job))["output"]
+    assert json.loads(response["content"]) == {"done": True, "method": "POST", "body": '{"n": 1}'}
+
+
+def test_call_http_refuses_targets_beyond_loopback(host):
+    job = {"method": "GET", "url": "http://192.0.2.1/nothing"}
+    output = finished(host, started(host, "Fetch", job))["output"]
+    assert "only calls loopback addresses" in output["error"]

@@ -23,7 +23,8 @@ from typing import Any
 
 from devhost import errors
 from devhost.durable import events as ev
-from devhost.durable.actions import Outcome, outcome_of_exception, parse_state
+from devhost.durable import http_activity
+from devhost.durable.actions import HTTP_ACTIVITY, Outcome, outcome_of_exception, parse_state
 from devhost.durable.backoff import Backoff
 from devhost.durable.entities import (
     MAX_BATCH,
@@ -34,6 +35,7 @@ from devhost.durable.entities import (
     is_entity,
     request,
 )
+from devhost.durable.http_activity import HttpActivityError
 from devhost.durable.model import FINISHED, Instance, Message, RuntimeStatus, WorkItem
 from devhost.durable.turn import batch, decide, failed_task_ids, rewound, task_ids
 from devhost.errors import FunctionLoadError, FunctionTimeoutError, WorkerLostError
@@ -392,14 +394,26 @@ class Engine:
         event = ev.task_failed(self.clock(), item.task_id, reason, "WorkerLostError")
         self.store.finish_work(item, event, self.clock())
 
+    async def _call_http(self, item: WorkItem) -> str:
+        """The built-in activity of call_http, bounded by functionTimeout like any other."""
+        try:
+            return await asyncio.wait_for(
+                http_activity.call(item.input or "[]"), self.invoker.timeout
+            )
+        except TimeoutError:
+            raise FunctionTimeoutError(HTTP_ACTIVITY, self.invoker.timeout) from None
+
     async def _execute(self, item: WorkItem) -> tuple[dict, str]:
         """Run one activity; its failure becomes a TaskFailed event, not an exception. A lost
         worker is the host's failure, not the activity's: it propagates."""
         name, task_id = item.name, item.task_id
         try:
-            if name not in self.activities:
+            if name == HTTP_ACTIVITY:
+                result = await self._call_http(item)
+            elif name not in self.activities:
                 raise LookupError(f"no activity function named '{name}'")
-            result = await self.invoker.activity(name, item.input)
+            else:
+                result = await self.invoker.activity(name, item.input)
             return ev.task_completed(self.clock(), task_id, result), "ok"
         except WorkerLostError:
             raise
@@ -409,7 +423,8 @@ class Engine:
                 "timed out"
             )
         except Exception as error:  # noqa: BLE001 - user code failing is an outcome
-            detail = str(error) if isinstance(error, FunctionLoadError) else traceback.format_exc()
+            expected = isinstance(error, (FunctionLoadError, HttpActivityError))
+            detail = str(error) if expected else traceback.format_exc()
             log.error("activity %s (instance %s) raised:\n%s", name, item.instance_id, detail)
             reason = f"Activity function '{name}' failed: {type(error).__name__}: {error}"
             return ev.task_failed(self.clock(), task_id, reason, type(error).__name__), "failed"

@@ -19,8 +19,10 @@ from devhost.durable import events as ev
 from devhost.durable.actions import (
     ACTIVITIES,
     CALL_ENTITY,
+    CALL_HTTP,
     CONTINUE_AS_NEW,
     CREATE_TIMER,
+    HTTP_ACTIVITY,
     SIGNAL_ENTITY,
     SUB_ORCHESTRATIONS,
     SUPPORTED,
@@ -202,6 +204,9 @@ class _Builder:
             )
         elif kind == CREATE_TIMER:
             self.timer(_epoch(action["fireAt"]))
+        elif kind == CALL_HTTP:
+            request = json.dumps([action.get("httpRequest")])
+            self.schedule("activity", HTTP_ACTIVITY, request, None, 1)
         elif kind in (CALL_ENTITY, SIGNAL_ENTITY):
             sent, message = entities.send(
                 self.instance.id, self.take_id(), action, kind == SIGNAL_ENTITY, self.now
