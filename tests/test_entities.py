@@ -75,6 +75,8 @@ def test_the_entity_http_api(start_host, tmp_path):
     assert listed.headers["x-ms-continuation-token"] == ""
     assert webhook(host, "DELETE", path).status_code == 202
     poll(lambda: webhook(host, "GET", path).status_code == 404, 10, what="deletion")
+    # an entity is not an orchestration: the instance API does not reach (or wedge) it
+    assert webhook(host, "POST", "instances/@tally@api/terminate").status_code == 404
     unkeyed = requests.get(f"{host.base}/runtime/webhooks/durabletask/{path}", timeout=10)
     assert unkeyed.status_code == 401
 

@@ -79,3 +79,8 @@ def test_a_schedule_faster_than_a_minute_keeps_no_status(expression, frequent):
 def test_a_schedule_that_cannot_be_used(expression, message):
     with pytest.raises(ScheduleError, match=message.replace("*", r"\*")):
         parse_schedule(expression, {"HOUR": "1"})
+
+
+def test_a_leap_day_on_a_given_weekday_is_found_decades_ahead():
+    schedule = parse_schedule("0 0 0 29 2 Thu", {})
+    assert schedule.next_after(BASE) == at(2052, 2, 29, 0, 0, 0)

@@ -18,9 +18,9 @@ from devhost.durable.actions import (
     WHEN_ALL,
     Outcome,
 )
-from devhost.durable.entities import batch_payload, decide_entity
+from devhost.durable.entities import batch_payload, decide_entity, operation_request
 from devhost.durable.model import Instance, Message, RuntimeStatus, Task
-from devhost.durable.turn import batch, decide, nondeterminism, retry_delay
+from devhost.durable.turn import batch, decide, nondeterminism, retry_delay, rewound
 
 NOW = 1_700_000_000.0
 RETRY = {"firstRetryIntervalInMilliseconds": 2000, "maxNumberOfAttempts": 3}
@@ -255,10 +255,14 @@ def test_terminate_records_the_reason_as_output():
         ([activity("A")], None),
         ([activity("a")], None),  # names compare case-insensitively, as in DTFx
         ([activity("A", retry=RETRY)], None),  # with or without retry: an activity task
-        ([], "scheduled an activity task with sequence ID 4 named 'A', but the current replay"),
+        (
+            [],
+            "scheduled an activity task with sequence ID 4 and name 'A' (version ''), but the "
+            "current replay execution hasn't (yet?) scheduled this task.",
+        ),
         (
             [{"actionType": CREATE_TIMER, "fireAt": ev.timestamp(NOW)}],
-            "instead produced a CreateTimer action with this sequence number",
+            "instead produced a CreateTimerOrchestratorAction action with this sequence number",
         ),
         ([activity("B")], "instead scheduled an activity task named 'B' with this sequence"),
     ],
@@ -357,3 +361,64 @@ def test_batch_payload_is_the_sdk_entity_protocol():
             {"name": "get", "input": None, "isSignal": False},
         ],
     }
+
+
+def test_an_instance_from_an_older_store_is_not_checked_for_changes():
+    legacy = run(
+        Outcome(actions=[[activity("A")], [activity("B")]]),
+        [ev.task_completed(NOW, 0, "1")],
+        actions_seen=1,
+        next_seq=1,
+        scheduled=None,
+    )
+    assert legacy.status == "Running" and legacy.scheduled is None
+    assert [w.name for w in legacy.work] == ["B"]
+
+
+def test_continue_as_new_still_sends_its_entity_signals():
+    signal = {"actionType": 9, "instanceId": "@tally@k", "operation": "add", "input": "1"}
+    restart = {"actionType": CONTINUE_AS_NEW, "input": "2"}
+    episode = run(Outcome(done=True, actions=[[signal, restart]]))
+    assert [m.instance_id for m in episode.messages] == ["@tally@k", "i"]
+
+
+def test_rewind_reruns_failed_and_unfinished_activities_only():
+    history = [
+        ev.execution_started(NOW, "i", "Orch", None, None),
+        ev.task_scheduled(NOW, 0, "A", '"a"'),
+        ev.task_scheduled(NOW, 1, "B", '"b"'),
+        ev.task_scheduled(NOW, 2, "C", '"c"'),
+        ev.task_completed(NOW, 0, '"ok"'),
+        ev.task_failed(NOW, 1, "boom", ""),
+        {**ev.execution_completed(NOW, "Failed", '"x"'), "EventType": ev.EXECUTION_FAILED},
+    ]
+    tasks = {n: Task(n, "activity", name, f'"{name.lower()}"') for n, name in ((1, "B"), (2, "C"))}
+    events, work = rewound(history, tasks, "i", "fixed", NOW)
+    assert [(w.task_id, w.name) for w in work] == [(1, "B"), (2, "C")]  # C: cut off by B's fail
+    assert [e.get("Reason") for e in events if e["EventType"] == ev.GENERIC_EVENT] == [
+        "Rewound: TaskScheduled",
+        "Rewound: TaskScheduled",
+        "Rewound: TaskFailed",
+        "Rewound: ExecutionFailed",
+    ]
+    assert events[4]["EventType"] == ev.TASK_COMPLETED  # A's result replays
+
+
+@pytest.mark.parametrize("answer", ["null", "[1]", "not json", '{"results": 3}'])
+def test_an_entity_answer_not_in_the_sdk_shape_fails_the_calls_not_the_host(answer):
+    episode = decide_entity(entity(status="Running", output="3"), [], [CALL], answer, None, NOW)
+    assert (episode.status, episode.output) == ("Running", "3")
+    assert json.loads(episode.messages[0].event["Input"])["exceptionType"] == "Error"
+
+
+@pytest.mark.parametrize(
+    ("event", "operation"),
+    [
+        (ev.event_raised(NOW, "op", json.dumps(CALL)), CALL),
+        (ev.event_raised(NOW, "op", '"just text"'), None),
+        (ev.event_raised(NOW, "Approval", json.dumps(CALL)), None),
+        (ev.execution_terminated(NOW, "stop"), None),
+    ],
+)
+def test_only_operations_reach_an_entity(event, operation):
+    assert operation_request(event) == operation

@@ -33,11 +33,12 @@ from devhost.durable.entities import (
     decide_entity,
     entity_id,
     is_entity,
+    operation_request,
     request,
 )
 from devhost.durable.http_activity import HttpActivityError
 from devhost.durable.model import FINISHED, Instance, Message, RuntimeStatus, WorkItem
-from devhost.durable.turn import batch, decide, failed_task_ids, rewound, task_ids
+from devhost.durable.turn import batch, decide, rewound, task_ids, unfinished_task_ids
 from devhost.errors import FunctionLoadError, FunctionTimeoutError, WorkerLostError
 from devhost.functions.invoker import Invoker
 from devhost.store.sqlite import Store
@@ -109,7 +110,8 @@ class Engine:
 
     # ---- instance control: each a message the instance's next episode handles
     def instance(self, instance_id: str) -> Instance:
-        found = self.store.get_instance(instance_id)
+        """An orchestration instance (entities are reached through their own API)."""
+        found = None if is_entity(instance_id) else self.store.get_instance(instance_id)
         if found is None:
             raise errors.not_found()
         return found
@@ -176,10 +178,12 @@ class Engine:
     def restart(self, instance_id: str, new_id: str | None) -> Instance:
         """Start the instance's orchestrator again with its input, under `new_id` or its own
         id (which must have finished)."""
-        old = self.store.get_instance(instance_id)
+        old = None if is_entity(instance_id) else self.store.get_instance(instance_id)
         if old is None:
-            raise errors.bad_argument(
-                f"An orchestration with the instanceId {instance_id} was not found."
+            raise errors.ApiError(
+                400,
+                f"An orchestration with the instanceId {instance_id} was not found.",
+                "InstanceId does not match a valid orchestration instance.",
             )
         return self.start(old.name, new_id or instance_id, old.input)
 
@@ -194,7 +198,12 @@ class Engine:
                 "The rewind operation is only supported on failed orchestration instances."
             )
         history = [json.loads(text) for text in self.store.history(instance_id)]
-        tasks = self.store.tasks(instance_id, failed_task_ids(history))
+        tasks = self.store.tasks(instance_id, unfinished_task_ids(history))
+        if any(task.retry for task in tasks.values()):
+            raise errors.invalid_operation(
+                "The local host cannot rewind an activity that has a retry policy: its attempts "
+                "and retry timers are in the history. Restart the instance instead."
+            )
         now = self.clock()
         events, work = rewound(history, tasks, instance_id, reason, now)
         wake = Message(instance_id, ev.generic_event(now, reason), now)
@@ -317,10 +326,15 @@ class Engine:
 
     async def _entity_batch(self, instance: Instance, delivered: list[Message]) -> tuple[str, str]:
         """One call of the entity's function with the operations waiting for it, in order."""
-        requests = [json.loads(m.event.get("Input") or "{}") for m in delivered]
+        found = [operation_request(m.event) for m in delivered]
+        requests = [r for r in found if r is not None]
+        if len(requests) < len(found):  # consumed, so nothing can block the entity's queue
+            log.error("entity %s: dropped messages that are not operations", instance.id)
         function = self.entities.get(instance.name)
         answer = failure = None
-        if function is None:
+        if not requests:
+            failure = "no operation"
+        elif function is None:
             failure = f"No entity function named '{instance.name}'"
         else:
             try:
@@ -329,7 +343,7 @@ class Engine:
                 raise
             except Exception as error:  # noqa: BLE001 - the function failing is an outcome
                 failure = f"Entity function '{function}' failed: {type(error).__name__}: {error}"
-        if failure:
+        if failure and requests:
             log.error("entity %s: %s", instance.id, failure)
         episode = decide_entity(instance, delivered, requests, answer, failure, self.clock())
         self.store.commit_episode(episode, self.clock())

@@ -67,6 +67,27 @@ def send(
     return sent, Message(target, ev.event_raised(now, OPERATION, text), now)
 
 
+def operation_request(event: dict) -> dict | None:
+    """The request an inbox event carries, or None if it is not an operation."""
+    if event.get("EventType") != ev.EVENT_RAISED or event.get("Name") != OPERATION:
+        return None
+    try:
+        found = json.loads(event.get("Input") or "")
+    except ValueError:
+        return None
+    return found if isinstance(found, dict) and isinstance(found.get("op"), str) else None
+
+
+def _answer(text: str | None) -> dict | None:
+    """The function's answer, if it is Entity.create's shape."""
+    try:
+        found = json.loads(text or "")
+    except ValueError:
+        return None
+    results = found.get("results") if isinstance(found, dict) else None
+    return found if isinstance(results, list) else None
+
+
 def batch_payload(instance: Instance, requests: list[dict]) -> str:
     """The entityTrigger JSON for one batch."""
     name, key = split_entity_id(instance.id)
@@ -102,19 +123,22 @@ def decide_entity(
         custom_status=None,
         next_seq=0,
         actions_seen=0,
+        created=instance.created,
     )
-    if failure is None:
-        result = json.loads(answer or "{}")
+    result = _answer(answer) if failure is None else None
+    if failure is None and result is None:
+        failure = "The entity function did not answer as df.Entity.create does."
+    if result is not None:
         exists = bool(result.get("entityExists"))
         episode.status = RuntimeStatus.RUNNING if exists else RuntimeStatus.PENDING
         episode.output = result.get("entityState") if exists else None
-        outcomes = result.get("results") or []
+        outcomes = result["results"]
     else:
         outcomes = []
     for index, req in enumerate(requests):
         if req.get("signal") or not req.get("parent"):
             continue
-        if index < len(outcomes):
+        if index < len(outcomes) and isinstance(outcomes[index], dict):
             outcome = outcomes[index]
             reply = {"result": outcome.get("result")}
             if outcome.get("isError"):

@@ -20,6 +20,8 @@ from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 
+MAX_REDIRECTS = 10
+REDIRECTS = {301, 302, 303, 307, 308}
 DEFAULT_RETRY_AFTER = 30.0  # the extension's DefaultAsyncRequestSleepTimeMilliseconds
 # .NET puts these on the content, not on the response: DurableHttpResponse leaves them out
 CONTENT_HEADERS = {
@@ -108,11 +110,24 @@ async def call(input_text: str) -> str:
 async def _send(
     session: aiohttp.ClientSession, method: str, uri: str, headers: dict, content: str | None
 ) -> dict:
-    async with session.request(method, uri, headers=headers, data=content) as response:
-        return {
-            "statusCode": response.status,
-            "headers": _response_headers(response),
-            "content": await response.text(errors="replace"),
-            "location": response.headers.get("Location"),
-            "retry_after": _retry_after(response),
-        }
+    """One request; redirects are followed here, so that each hop is checked to be loopback."""
+    for _ in range(MAX_REDIRECTS + 1):
+        async with session.request(
+            method, uri, headers=headers, data=content, allow_redirects=False
+        ) as response:
+            location = response.headers.get("Location")
+            if response.status in REDIRECTS and location:
+                uri = urljoin(uri, location)
+                if not _loopback(uri):
+                    raise HttpActivityError(f"A redirect to {uri!r} is not loopback.")
+                if response.status == 303:
+                    method, content = "GET", None
+                continue
+            return {
+                "statusCode": response.status,
+                "headers": _response_headers(response),
+                "content": await response.text(errors="replace"),
+                "location": location,
+                "retry_after": _retry_after(response),
+            }
+    raise HttpActivityError(f"More than {MAX_REDIRECTS} redirects.")

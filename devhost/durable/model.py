@@ -128,6 +128,7 @@ class Episode:
     next_seq: int
     actions_seen: int
     scheduled: str | None = None
+    created: float | None = None  # of the instance it was computed for: purged and recreated?
     reset_history: bool = False
     input: str | None = None  # the new input, with reset_history (continue-as-new)
     tasks: list[Task] = field(default_factory=list)

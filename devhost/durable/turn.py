@@ -80,34 +80,45 @@ def batch(messages: list[Message], tasks: dict[int, Task], suspended: bool) -> l
     return delivered
 
 
-def failed_task_ids(history: list[dict]) -> set[int]:
-    return {e["TaskScheduledId"] for e in history if e["EventType"] == ev.TASK_FAILED}
+def unfinished_task_ids(history: list[dict]) -> set[int]:
+    """Activities that failed, or never finished (still running when a fan-out failed)."""
+    scheduled = {e["EventId"] for e in history if e["EventType"] == ev.TASK_SCHEDULED}
+    completed = {e["TaskScheduledId"] for e in history if e["EventType"] == ev.TASK_COMPLETED}
+    return scheduled - completed
+
+
+def _failed_end(event: dict) -> bool:
+    kind = event["EventType"]
+    return kind == ev.EXECUTION_FAILED or (
+        kind == ev.EXECUTION_COMPLETED and event.get("OrchestrationStatus") == "Failed"
+    )
 
 
 def rewound(
     history: list[dict], tasks: dict[int, Task], instance_id: str, reason: str | None, now: float
 ) -> tuple[list[dict], list[WorkItem]]:
     """A failed instance's history made ready to run again, as the extension's rewind does:
-    each failed activity's TaskScheduled and TaskFailed, and the failed ExecutionCompleted,
-    become GenericEvents (so the replay finds those activities not yet run); the activities
-    run again."""
-    failed = failed_task_ids(history)
-    events, work = [], []
+    each failed activity's TaskScheduled and TaskFailed, and the failed end, become
+    GenericEvents (so the replay finds those activities not yet run); they run again, with the
+    activities that were still running when it failed. `tasks` holds those tasks."""
+    rerun = unfinished_task_ids(history)
+    events = []
     for event in history:
         kind = event["EventType"]
         cancelled = (
-            (kind == ev.TASK_FAILED)
-            or (kind == ev.TASK_SCHEDULED and event["EventId"] in failed)
-            or (kind == ev.EXECUTION_COMPLETED and event.get("OrchestrationStatus") == "Failed")
+            kind == ev.TASK_FAILED
+            or (kind == ev.TASK_SCHEDULED and event["EventId"] in rerun)
+            or _failed_end(event)
         )
         if not cancelled:
             events.append(event)
             continue
         events.append({**ev.generic_event(now, reason), "Reason": f"Rewound: {ev.NAMES[kind]}"})
-    for task_id in sorted(failed):
-        task = tasks.get(task_id)
-        if task is not None and task.kind == "activity":
-            work.append(WorkItem(instance_id, task_id, task.name, task.input))
+    work = [
+        WorkItem(instance_id, task_id, tasks[task_id].name, tasks[task_id].input)
+        for task_id in sorted(rerun)
+        if task_id in tasks and tasks[task_id].kind == "activity"
+    ]
     return events, work
 
 
@@ -215,6 +226,19 @@ class _Builder:
             self.messages.append(message)
         return None  # external events take no id; continue-as-new is handled at the end
 
+    def apply(self, actions: list[dict], recorded: list | None) -> str | None:
+        """Apply new leaf actions in order, recording the ones a replay is checked against;
+        returns the error that stopped it, if any."""
+        for action in actions:
+            first_id = self.seq
+            error = self.leaf(action)
+            if error:
+                return error
+            kind = CHECKED.get(action.get("actionType"))
+            if recorded is not None and kind:
+                recorded.append([kind, action.get("functionName") or "", first_id])
+        return None
+
     def retry(self, event: dict, task: Task) -> None:
         """A failed attempt gets a retry timer; a fired retry timer, the next attempt."""
         if event["EventType"] in FAILURES:
@@ -231,46 +255,63 @@ CHECKED = {
     **dict.fromkeys(SUB_ORCHESTRATIONS, "sub-orchestration"),
     CREATE_TIMER: "timer",
 }
-ACTION_NAMES = {0: "CallActivity", 1: "CallActivityWithRetry", 2: "CallSubOrchestrator"}
-ACTION_NAMES |= {3: "CallSubOrchestratorWithRetry", 5: "CreateTimer"}
+# the .NET action types DTFx names when a replay produced something else
+ACTION_NAMES = dict.fromkeys(ACTIVITIES, "ScheduleTaskOrchestratorAction")
+ACTION_NAMES |= dict.fromkeys(SUB_ORCHESTRATIONS, "CreateSubOrchestrationAction")
+ACTION_NAMES[CREATE_TIMER] = "CreateTimerOrchestratorAction"
 CHANGED = (
     "Was a change made to the orchestrator code after this instance had already started running?"
 )
 
 
-def _noun(kind: str) -> str:
-    return "an activity task" if kind == "activity" else f"a {kind} task"
+def _mismatch(kind: str, seq: int, name: str, action: dict | None) -> str | None:
+    """DTFx's TaskOrchestrationContext messages (activities and timers word for word)."""
+    if kind == "timer":
+        scheduled = f"scheduled a timer task with sequence number {seq} but the current"
+    elif kind == "activity":
+        scheduled = (
+            f"scheduled an activity task with sequence number {seq} named '{name}', but the current"
+        )
+    else:
+        scheduled = (
+            f"scheduled a sub-orchestration task with sequence ID {seq} named '{name}', "
+            "but the current"
+        )
+    if action is None:
+        if kind == "activity":
+            scheduled = (
+                f"scheduled an activity task with sequence ID {seq} and name '{name}' "
+                "(version ''), but the current"
+            )
+        return f"{scheduled} replay execution hasn't (yet?) scheduled this task. {CHANGED}"
+    if CHECKED[action["actionType"]] != kind:
+        produced = ACTION_NAMES[action["actionType"]]
+        return (
+            f"{scheduled} orchestration replay instead produced a {produced} action with this "
+            f"sequence number. {CHANGED}"
+        )
+    new_name = action.get("functionName") or ""
+    if kind != "timer" and new_name.lower() != name.lower():
+        noun = "an activity task" if kind == "activity" else "a sub-orchestration task"
+        return (
+            f"{scheduled} orchestration replay instead scheduled {noun} named '{new_name}' with "
+            f"this sequence number.  {CHANGED}"
+        )
+    return None
 
 
 def nondeterminism(recorded: list[list], replayed: list[dict]) -> str | None:
-    """The extension's (DTFx's) message when the replay no longer schedules what the
-    history says it scheduled: missing, of another type, or by another name."""
+    """The failure when the replay no longer schedules what the history says it scheduled:
+    missing, of another type, or by another name (names compare ignoring case, as in DTFx)."""
     checked = [a for a in replayed if a.get("actionType") in CHECKED]
     for index, (kind, name, seq) in enumerate(recorded):
-        named = "" if kind == "timer" else f" named '{name}'"
-        if index >= len(checked):
-            detail = (
-                f"A previous execution of this orchestration scheduled {_noun(kind)} with "
-                f"sequence ID {seq}{named}, but the current replay execution hasn't (yet?) "
-                f"scheduled this task. {CHANGED}"
+        action = checked[index] if index < len(checked) else None
+        detail = _mismatch(kind, seq, name or "", action)
+        if detail:
+            return (
+                "Non-Deterministic workflow detected: A previous execution of this "
+                f"orchestration {detail}"
             )
-        elif CHECKED[checked[index]["actionType"]] != kind:
-            produced = ACTION_NAMES.get(checked[index]["actionType"])
-            detail = (
-                f"A previous execution of this orchestration scheduled {_noun(kind)} with "
-                f"sequence number {seq}{named}, but the current orchestration replay instead "
-                f"produced a {produced} action with this sequence number. {CHANGED}"
-            )
-        elif (checked[index].get("functionName") or "").lower() != (name or "").lower():
-            detail = (
-                f"A previous execution of this orchestration scheduled {_noun(kind)} with "
-                f"sequence number {seq}{named}, but the current orchestration replay instead "
-                f"scheduled {_noun(kind)} named '{checked[index]['functionName']}' with this "
-                f"sequence number.  {CHANGED}"
-            )
-        else:
-            continue
-        return f"Non-Deterministic workflow detected: {detail}"
     return None
 
 
@@ -286,7 +327,16 @@ def _episode(instance: Instance, delivered: list[Message], events: list[dict]) -
         next_seq=instance.next_seq,
         actions_seen=instance.actions_seen,
         scheduled=instance.scheduled,
+        created=instance.created,
     )
+
+
+def _recorded(instance: Instance) -> list | None:
+    """What the instance scheduled so far; None for one started by an older store, which
+    kept no record: it is not checked."""
+    if instance.scheduled:
+        return json.loads(instance.scheduled)
+    return None if instance.actions_seen else []
 
 
 def decide(
@@ -304,18 +354,12 @@ def decide(
     build = _Builder(instance, now)
     replayed = leaves(outcome.actions)
     new_leaves = replayed[instance.actions_seen :]
-    recorded = json.loads(instance.scheduled or "[]")
+    recorded = _recorded(instance)
     error = outcome.error
-    changed = None if error else nondeterminism(recorded, replayed[: instance.actions_seen])
+    seen = replayed[: instance.actions_seen]
+    changed = nondeterminism(recorded, seen) if error is None and recorded else None
     if error is None and changed is None:
-        for action in new_leaves:
-            first_id = build.seq
-            error = build.leaf(action)
-            if error:
-                break
-            if action.get("actionType") in CHECKED:
-                kind = CHECKED[action["actionType"]]
-                recorded.append([kind, action.get("functionName") or "", first_id])
+        error = build.apply(new_leaves, recorded)
     if error is None and not outcome.done and delivered:
         last = delivered[-1].event
         if is_retry_event(last, tasks):
@@ -327,7 +371,7 @@ def decide(
     episode.custom_status = _json(outcome.custom_status)
     episode.next_seq = build.seq
     episode.actions_seen = instance.actions_seen + len(new_leaves)
-    episode.scheduled = json.dumps(recorded, separators=(",", ":"))
+    episode.scheduled = None if recorded is None else json.dumps(recorded, separators=(",", ":"))
     episode.tasks, episode.work = build.tasks, build.work
     episode.messages, episode.children = build.messages, build.children
     continued = next((a for a in new_leaves if a.get("actionType") == CONTINUE_AS_NEW), None)
@@ -353,7 +397,7 @@ def _control(instance: Instance, started: dict, delivered: list[Message], now: f
         event, kind = message.event, message.event["EventType"]
         if kind == ev.EXECUTION_TERMINATED:
             episode.events.append(event)
-            _finish(episode, instance, RuntimeStatus.TERMINATED, event.get("Input") or "", now)
+            _finish(episode, instance, RuntimeStatus.TERMINATED, _reason(event), now)
             return episode
         if kind == ev.EXECUTION_SUSPENDED and episode.status != RuntimeStatus.SUSPENDED:
             episode.status = RuntimeStatus.SUSPENDED
@@ -363,6 +407,15 @@ def _control(instance: Instance, started: dict, delivered: list[Message], now: f
             episode.events.append(event)
     episode.events.append(ev.orchestrator_completed(now))
     return episode
+
+
+def _reason(event: dict) -> object:
+    """A terminate reason is shown as JSON when it is JSON, as the extension shows it."""
+    text = event.get("Input") or ""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 def _finish(
@@ -392,7 +445,8 @@ def _continue_as_new(
     episode.reset_history = True
     episode.events = []
     episode.tasks, episode.work, episode.children = [], [], []
-    episode.next_seq, episode.actions_seen, episode.scheduled = 0, 0, None
+    episode.next_seq, episode.actions_seen, episode.scheduled = 0, 0, "[]"
     episode.input = input_text
     start = ev.execution_started(now, instance.id, instance.name, input_text, instance.parent_id)
-    episode.messages = [Message(instance.id, start, now)]
+    sent = [m for m in episode.messages if m.instance_id != instance.id]  # entity signals go
+    episode.messages = [*sent, Message(instance.id, start, now)]

@@ -33,7 +33,7 @@ MONTHS = [
 DAYS = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"]
 # (low, high, names): second, minute, hour, day, month, day of week (0 is Sunday)
 FIELDS = [(0, 59, None), (0, 59, None), (0, 23, None), (1, 31, None), (1, 12, MONTHS), (0, 6, DAYS)]
-SEARCH_DAYS = 366 * 8 + 2  # a 29 February schedule fires at least once in eight years
+SEARCH_DAYS = 366 * 28  # weekdays and leap years repeat within 28 years (29 February on a Thursday)
 _SETTING = re.compile(r"%([^%]*)%")
 _TIMESPAN = re.compile(r"^(?:(\d+)\.)?(\d+):(\d+)(?::(\d+)(?:\.(\d+))?)?$")
 
@@ -168,7 +168,7 @@ def parse_schedule(expression: str, settings: Mapping[str, str]) -> Schedule:
             cron = Cron(*(_field(p, *spec) for p, spec in zip(parts, FIELDS, strict=True)))
         except ValueError:
             cron = None
-        if cron is not None and cron.next_after(datetime(2000, 1, 1, tzinfo=UTC)) is not None:
+        if cron is not None and cron.next_after(datetime.now(UTC)) is not None:
             return cron
     interval = _timespan(text)
     if interval is not None:

@@ -1,7 +1,8 @@
 """Timer triggers, run as the timer extension runs them.
 
 Each timer function has its own loop: one run at a time (a run still going when the next is due
-delays it; it is never doubled), a failure never stops the schedule and is not retried. Unless
+delays it), a failure never stops the schedule and is not retried. A run that exceeds
+functionTimeout is abandoned as a timed-out HTTP function is: its thread cannot be stopped. Unless
 the schedule fires more than once a minute or `useMonitor` is false, its status (last, next) is
 kept in the store, so an occurrence missed while the host was down runs at start with
 `past_due` true; otherwise `runOnStartup` runs it at start.
@@ -23,7 +24,7 @@ from devhost.durable.model import TimerStatus
 from devhost.functions.bindings import arguments
 from devhost.functions.catalog import FunctionSpec
 from devhost.functions.invoker import Invoker
-from devhost.functions.schedule import Cron, Schedule, parse_schedule
+from devhost.functions.schedule import SEARCH_DAYS, Cron, Schedule, parse_schedule
 from devhost.store.sqlite import Store
 
 log = logging.getLogger("devhost.timers")
@@ -67,7 +68,8 @@ class TimerRunner:
     async def _loop(self, spec: FunctionSpec) -> None:
         trigger = spec.trigger
         schedule = parse_schedule(str(trigger["schedule"]), os.environ)  # checked at load
-        monitored = trigger.get("useMonitor", True) is not False and not schedule.frequent
+        use_monitor = str(trigger.get("useMonitor", True)).lower() != "false"
+        monitored = use_monitor and not schedule.frequent
         status = self._read(spec.name) if monitored else None
         if monitored and status is None:  # never ran: Last is year 1, Next the first occurrence
             status = TimerStatus(None, self._next(schedule), self.clock())
@@ -77,8 +79,14 @@ class TimerRunner:
         elif trigger.get("runOnStartup") is True:
             log.info("Function '%s' is configured to run on startup. Executing now.", spec.name)
             status = await self._fire(spec, schedule, status, past_due=False)
+        due = self.clock()
         while not self._stop.is_set():
-            due = self._next(schedule)
+            # after the last occurrence too: an early wake-up must not fire one twice
+            upcoming = schedule.next_after(datetime.fromtimestamp(max(self.clock(), due), UTC))
+            if upcoming is None:
+                log.error("the schedule of %s has no next occurrence: it stops", spec.name)
+                return
+            due = upcoming.timestamp()
             status = TimerStatus(status.last if status else None, due, self.clock())
             if monitored:
                 self._save(spec.name, status)
@@ -90,7 +98,9 @@ class TimerRunner:
             status = await self._fire(spec, schedule, status if monitored else None, False)
 
     def _next(self, schedule: Schedule) -> float:
-        return schedule.next_after(datetime.fromtimestamp(self.clock(), UTC)).timestamp()
+        """The first occurrence from now (the schedule was checked at load to have one)."""
+        upcoming = schedule.next_after(datetime.fromtimestamp(self.clock(), UTC))
+        return upcoming.timestamp() if upcoming else self.clock() + SEARCH_DAYS * 86400
 
     async def _fire(
         self, spec: FunctionSpec, schedule: Schedule, status: TimerStatus | None, past_due: bool

@@ -24,6 +24,7 @@ from devhost.durable.model import ACTIVE, Instance, RuntimeStatus
 from devhost.http.history import render_history
 
 DEFAULT_PAGE = 100  # the extension's page size when `top` is not given
+MAX_PAGE = 10_000
 CONTINUATION = "x-ms-continuation-token"
 STATUS_NAMES = {str(s) for s in RuntimeStatus}  # the extension drops names it does not know
 CHECK_STATUS_KEYS = (
@@ -42,20 +43,16 @@ def _time(epoch: float) -> str:
 
 
 def _epoch(text: str | None) -> float | None:
-    if not text:
-        return None
+    """A query date; one that does not parse is ignored, as the extension's TryParse does."""
     try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() if text else None
     except ValueError:
-        raise errors.bad_request(f"Invalid date: {text}") from None
+        return None
 
 
 def _top(text: str | None) -> int:
-    if not text:
-        return DEFAULT_PAGE
-    if not text.isdigit() or not 0 < int(text) <= 10000:
-        raise errors.bad_request("top must be a whole number from 1 to 10000.")
-    return int(text)
+    """The page size; the extension's default when it is missing or not a positive number."""
+    return int(text) if text and text.isdigit() and 0 < int(text) <= MAX_PAGE else DEFAULT_PAGE
 
 
 def _loads(text: str | None):

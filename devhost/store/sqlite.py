@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from devhost.durable import events as ev
 from devhost.durable.entities import is_entity, split_entity_id
 from devhost.durable.model import (
     CONTROL_EVENTS,
@@ -89,6 +90,14 @@ MIGRATIONS = [
     # timer triggers' schedule status (the extension keeps it in a blob per timer)
     "CREATE TABLE timers (name TEXT PRIMARY KEY, last REAL, next REAL, updated REAL)",
 ]
+# what an execution's own tasks send back: dropped when it continues as new
+EXECUTION_RESULTS = {
+    ev.TASK_COMPLETED,
+    ev.TASK_FAILED,
+    ev.SUB_ORCHESTRATION_COMPLETED,
+    ev.SUB_ORCHESTRATION_FAILED,
+    ev.TIMER_FIRED,
+}
 _FINISHED_SQL = ",".join(f"'{status}'" for status in sorted(FINISHED))
 
 
@@ -365,11 +374,16 @@ class Store:
         e = episode
         with self._tx():
             current = self.get_instance(e.instance_id)
-            if current is None or current.finished:
-                return  # purged while the episode ran: drop its effects
-            if e.reset_history:
-                self.db.execute("DELETE FROM history WHERE instance_id = ?", (e.instance_id,))
-                self.db.execute("DELETE FROM tasks WHERE instance_id = ?", (e.instance_id,))
+            if current is None or current.finished or e.created not in (None, current.created):
+                return  # purged (and perhaps started again) while the episode ran: drop it
+            if e.reset_history:  # continue-as-new: nothing of the old execution reaches the new
+                for table in ("history", "tasks", "work"):
+                    self.db.execute(f"DELETE FROM {table} WHERE instance_id = ?", (e.instance_id,))
+                self.db.execute(
+                    "DELETE FROM inbox WHERE instance_id = ? AND json_extract(event, '$.EventType')"
+                    f" IN ({','.join(str(k) for k in sorted(EXECUTION_RESULTS))})",
+                    (e.instance_id,),
+                )
                 self.db.execute(
                     "UPDATE instances SET input = ? WHERE id = ?", (e.input, e.instance_id)
                 )
@@ -405,7 +419,7 @@ class Store:
                 self.db.execute("DELETE FROM inbox WHERE instance_id = ?", (e.instance_id,))
                 self.db.execute("DELETE FROM work WHERE instance_id = ?", (e.instance_id,))
             for child in e.children:
-                self.create_instance(
+                created = self.create_instance(
                     Instance(
                         child.instance_id,
                         child.name,
@@ -417,6 +431,10 @@ class Store:
                     ),
                     child.start_event,
                 )
+                if not created:  # its id is taken by a live instance: the parent hears so
+                    reason = f"An instance with ID '{child.instance_id}' is already running."
+                    notice = ev.sub_orchestration_failed(now, child.parent_task, reason, "")
+                    self._send(Message(e.instance_id, notice, now))
             self.db.execute(
                 "UPDATE instances SET status = ?, output = ?, custom_status = ?, updated = ?,"
                 " next_seq = ?, actions_seen = ?, scheduled = ? WHERE id = ?",
