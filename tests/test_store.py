@@ -3,9 +3,11 @@ computed for an instance that was purged and started again may not touch."""
 
 from __future__ import annotations
 
+import sqlite3
+
 from devhost.durable import events as ev
 from devhost.durable.model import Child, Episode, Instance, Message, RuntimeStatus, WorkItem
-from devhost.store.sqlite import Store
+from devhost.store.sqlite import MIGRATIONS, Store
 
 NOW = 1_700_000_000.0
 
@@ -86,3 +88,23 @@ def test_a_sub_orchestration_whose_id_is_taken_fails_its_parent_task(tmp_path):
     (notice,) = [m.event for m in store.messages("i", NOW) if m.event["EventType"] != 0]
     assert notice["EventType"] == ev.SUB_ORCHESTRATION_FAILED and notice["TaskScheduledId"] == 3
     assert store.get_instance("busy").name == "Orch"
+
+
+def test_a_store_of_the_first_schema_opens_and_keeps_its_instances(tmp_path):
+    """A data folder from before the control, scheduled and timers columns: migrated in place,
+    its running instance intact and (having no record of what it scheduled) not checked."""
+    path = tmp_path / "hub.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript(MIGRATIONS[0] + "; PRAGMA user_version=1;")
+    db.execute(
+        "INSERT INTO instances (id, name, status, created, updated, next_seq, actions_seen)"
+        " VALUES ('old', 'Orch', 'Running', 1.0, 1.0, 1, 1)"
+    )
+    db.commit()
+    db.close()
+    store = Store(path)
+    instance = store.get_instance("old")
+    assert (instance.status, instance.actions_seen, instance.scheduled) == ("Running", 1, None)
+    store.send(Message("old", ev.event_raised(NOW, "Go", "1"), NOW))
+    assert store.ready_instances(NOW, set(), 10) == ["old"]
+    assert store.timer_status("any") is None
