@@ -447,7 +447,8 @@ def small_disk(tmp_path) -> Path:
 
 def fill(disk: Path) -> Path:
     filler = disk / "filler"
-    with open(filler, "wb") as out:
+    # unbuffered: a buffered file would flush its rejected tail again on close, and raise
+    with open(filler, "wb", buffering=0) as out:
         for _ in range(10_000):  # bounded: 16 MiB at most
             try:
                 out.write(b"\0" * 65536)
