@@ -222,18 +222,16 @@ class Store:
         """Orchestrations (or entities) by creation time, then id; `after` is the last
         (created, id) of the previous page."""
         clauses, args = [f"substr(id, 1, 1) {'=' if entities else '!='} '@'"], []
-        if created_from is not None:
-            clauses.append("created >= ?")
-            args.append(created_from)
-        if created_to is not None:
-            clauses.append("created <= ?")
-            args.append(created_to)
-        if updated_from is not None:
-            clauses.append("updated >= ?")
-            args.append(updated_from)
-        if updated_to is not None:
-            clauses.append("updated <= ?")
-            args.append(updated_to)
+        bounds = (
+            ("created >= ?", created_from),
+            ("created <= ?", created_to),
+            ("updated >= ?", updated_from),
+            ("updated <= ?", updated_to),
+        )
+        for clause, value in bounds:
+            if value is not None:
+                clauses.append(clause)
+                args.append(value)
         statuses = list(statuses)
         if statuses:
             clauses.append(f"status IN ({','.join('?' * len(statuses))})")
