@@ -15,7 +15,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from devhost.config import HostConfig, build_config, load_local_settings
+from devhost.config import HostConfig, build_config, load_local_settings, local_http_port
 from devhost.durable.client_binding import client_binding, instance_links, management_urls
 from devhost.durable.engine import Engine
 from devhost.errors import AppLoadError, StoreError
@@ -23,7 +23,7 @@ from devhost.functions.catalog import load_catalog
 from devhost.functions.invoker import Invoker
 from devhost.functions.timers import TimerRunner
 from devhost.functions.workers import WorkerPool
-from devhost.http.app import describe_routes, public_app, rpc_app
+from devhost.http.app import describe_functions, public_app, rpc_app
 from devhost.http.listener import GuardedAppRunner, ListenerLimits, raise_file_limit
 from devhost.http.management import ManagementApi
 from devhost.http.triggers import TriggerHandler
@@ -39,17 +39,35 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m devhost", description=__doc__.split("\n")[2])
     parser.add_argument("--app", required=True, type=Path, help="the Functions app directory")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    parser.add_argument("--port", default=7071, type=int)
+    parser.add_argument(
+        "--port", type=int, help="default: local.settings.json Host.LocalHttpPort, else 7071"
+    )
     parser.add_argument("--data", type=Path, help="state folder (default: APP/.devhost)")
     return parser.parse_args(argv)
 
 
-def _shown(key: str, variable: str) -> str:
-    """A generated key is printed once so it can be used; a configured one is never echoed."""
-    return f"(from {variable})" if os.environ.get(variable) else key
+def key_lines(config: HostConfig) -> list[str]:
+    """KEY=... ready to export, with where it came from; a configured key is never echoed."""
+    lines = []
+    for name, variable, key, origin in (
+        ("KEY", "DEVHOST_FUNCTION_KEY", config.function_key, config.function_key_origin),
+        ("SYSTEM_KEY", "DEVHOST_SYSTEM_KEY", config.system_key, config.system_key_origin),
+    ):
+        label = "the function key" if name == "KEY" else "the system key"
+        if origin:
+            lines.append(f"  {name}={key}   # {label}, {origin}")
+        else:
+            lines.append(f"  {label}: from {variable} (not shown)")
+    return lines
 
 
-async def serve(config: HostConfig, invoker: Invoker, store: Store, stop: asyncio.Event) -> None:
+async def serve(
+    config: HostConfig,
+    invoker: Invoker,
+    store: Store,
+    stop: asyncio.Event,
+    in_error: dict[str, str],
+) -> None:
     engine = Engine(store, invoker, config.max_activities, config.max_orchestrators)
     urls = management_urls(config.public_base, config.hub_name, config.system_key)
     api = ManagementApi(engine, lambda instance_id: instance_links(urls, instance_id))
@@ -89,10 +107,9 @@ async def serve(config: HostConfig, invoker: Invoker, store: Store, stop: asynci
             [
                 f"devhost ready on {config.public_base} (app: {config.app_dir.name}, "
                 f"hub: {config.hub_name})",
-                f"  function key: {_shown(config.function_key, 'DEVHOST_FUNCTION_KEY')}",
-                f"  system key:   {_shown(config.system_key, 'DEVHOST_SYSTEM_KEY')}",
-                *describe_routes(config, handlers),
-                *timers.describe(),
+                *key_lines(config),
+                "Functions:",
+                *describe_functions(config, invoker, handlers, in_error),
             ]
         ),
         flush=True,
@@ -134,10 +151,15 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("azure").setLevel(logging.WARNING)
     app_dir = args.app.resolve()
     try:
-        load_local_settings(app_dir)  # first: schedules may name app settings
+        host_section = load_local_settings(app_dir)  # first: schedules may name app settings
         host_json, functions, in_error = load_catalog(app_dir)
         config = build_config(
-            app_dir, host_json, (args.data or app_dir / ".devhost").resolve(), args.host, args.port
+            app_dir,
+            host_json,
+            (args.data or app_dir / ".devhost").resolve(),
+            args.host,
+            local_http_port(host_section, args.port),
+            host_section,
         )
         lock, store = open_state(config)
     except (AppLoadError, StoreError) as error:
@@ -160,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await serve(config, invoker, store, stop)
+        await serve(config, invoker, store, stop, in_error)
 
     try:
         asyncio.run(run())

@@ -37,6 +37,10 @@ class HostConfig:
     function_key: str
     system_key: str
     worker_processes: int = 1
+    function_key_origin: str | None = None  # said in the banner; None: configured, not shown
+    system_key_origin: str | None = None
+    cors_origins: tuple[str, ...] = ()  # local.settings.json Host.CORS ("*" or origins)
+    cors_credentials: bool = False
     max_connections: int = 512
     header_timeout: float = 10.0
     idle_timeout: float = 30.0
@@ -47,26 +51,60 @@ class HostConfig:
         return f"http://{host}:{self.port}"
 
 
-def load_local_settings(app_dir: Path) -> None:
-    """Copy local.settings.json 'Values' into the environment (what is already set wins)."""
+DEFAULT_PORT = 7071
+
+
+def load_local_settings(app_dir: Path) -> dict:
+    """Copy local.settings.json 'Values' into the environment (what is already set wins) and
+    return its 'Host' section (LocalHttpPort, CORS, CORSCredentials), as Core Tools reads it."""
     path = app_dir / "local.settings.json"
     if not path.is_file():
-        return
+        return {}
     try:
-        values = json.loads(path.read_text(encoding="utf-8")).get("Values", {})
+        settings = json.loads(path.read_text(encoding="utf-8"))
     except ValueError as error:
         raise AppLoadError(f"local.settings.json: invalid JSON ({error})") from None
-    for key, value in values.items():
+    if not isinstance(settings, dict):
+        raise AppLoadError("local.settings.json: must be a JSON object")
+    for key, value in (settings.get("Values") or {}).items():
         os.environ.setdefault(key, str(value))
+    return settings.get("Host") or {}
+
+
+def local_http_port(host_section: dict, given: int | None) -> int:
+    """--port, else Host.LocalHttpPort, else 7071 (Core Tools' order)."""
+    if given is not None:
+        return given
+    port = host_section.get("LocalHttpPort", DEFAULT_PORT)
+    if not isinstance(port, int) or not 0 < port < 65536:
+        raise AppLoadError("local.settings.json: Host.LocalHttpPort must be a port number")
+    return port
+
+
+def _key(variable: str) -> tuple[str, str | None]:
+    """A key and what the banner says of its origin: generated keys are shown (they are
+    needed to call the host); a configured one is not, unless its origin is given too."""
+    configured = os.environ.get(variable)
+    if not configured:
+        return secrets.token_urlsafe(24), "generated for this run"
+    return configured, os.environ.get(f"{variable}_ORIGIN") or None
 
 
 def build_config(
-    app_dir: Path, host_json: dict, data_dir: Path, host: str, port: int
+    app_dir: Path,
+    host_json: dict,
+    data_dir: Path,
+    host: str,
+    port: int,
+    host_section: dict | None = None,
 ) -> HostConfig:
     extensions = host_json.get("extensions") or {}
     http = extensions.get("http") or {}
     durable = extensions.get("durableTask") or {}
     cores = os.cpu_count() or 1
+    function_key, function_key_origin = _key("DEVHOST_FUNCTION_KEY")
+    system_key, system_key_origin = _key("DEVHOST_SYSTEM_KEY")
+    cors = str((host_section or {}).get("CORS") or "")
     return HostConfig(
         app_dir=app_dir,
         data_dir=data_dir,
@@ -77,8 +115,12 @@ def build_config(
         max_activities=int(durable.get("maxConcurrentActivityFunctions", 10 * cores)),
         max_orchestrators=int(durable.get("maxConcurrentOrchestratorFunctions", 10 * cores)),
         function_timeout=timespan_seconds(host_json.get("functionTimeout", "00:30:00")),
-        function_key=os.environ.get("DEVHOST_FUNCTION_KEY") or secrets.token_urlsafe(24),
-        system_key=os.environ.get("DEVHOST_SYSTEM_KEY") or secrets.token_urlsafe(24),
+        function_key=function_key,
+        system_key=system_key,
+        function_key_origin=function_key_origin,
+        system_key_origin=system_key_origin,
+        cors_origins=tuple(o.strip().rstrip("/") for o in cors.split(",") if o.strip()),
+        cors_credentials=(host_section or {}).get("CORSCredentials") is True,
         worker_processes=_positive(os.environ.get("FUNCTIONS_WORKER_PROCESS_COUNT", "1")),
         max_connections=int(_number("DEVHOST_MAX_CONNECTIONS", 512, 1, 100_000)),
         header_timeout=_number("DEVHOST_HEADER_TIMEOUT_SECONDS", 10, 0.1, 3600),

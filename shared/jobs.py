@@ -27,7 +27,9 @@ IDEMPOTENCY_KEY = re.compile(r"[!-~]{1,128}")
 NOT_FOUND = "Job not found."
 UNAVAILABLE = "The job service is unavailable; retry later."
 FAILED = "The job failed."
-TERMINATED = "The job was terminated."
+CANCELED = "The job was canceled."
+ALREADY_FINISHED = "The job has already finished."
+CANCEL_REASON = "Canceled by the caller."
 RUNNING_STATES = {"Pending", "Running", "ContinuedAsNew", "Suspended"}
 
 
@@ -36,7 +38,7 @@ def status_url(request_url: str, instance_id: str, public_base_url: str = "") ->
     if public_base_url:
         return f"{public_base_url}/status/{instance_id}"
     parts = urlsplit(request_url)
-    cut = parts.path.rfind("/submit/")
+    cut = max(parts.path.rfind("/submit/"), parts.path.rfind("/status/"))
     prefix = parts.path[:cut] if cut >= 0 else "/api"
     return f"{parts.scheme}://{parts.netloc}{prefix}/status/{instance_id}"
 
@@ -128,26 +130,56 @@ def public_status(instance_id: str, status: Any) -> tuple[int, dict]:
         return 200, {"id": instance_id, "status": "Completed", "result": status.output}
     if runtime == "Failed":
         return 200, {"id": instance_id, "status": "Failed", "result": None, "error": FAILED}
-    return 200, {"id": instance_id, "status": "Terminated", "result": None, "error": TERMINATED}
+    # a caller cancels by terminating: the one who started it sees "Canceled"
+    return 200, {"id": instance_id, "status": "Canceled", "result": None, "error": CANCELED}
 
 
-async def job_status(req: func.HttpRequest, client: Any, settings: Settings) -> func.HttpResponse:
-    """Answer a poll: 202 while running, 200 when finished, 404 for anything unknown."""
+async def _find(req: func.HttpRequest, client: Any) -> tuple[str, Any, func.HttpResponse | None]:
+    """The job the route names and its status, or the error answer (404, 503) instead."""
     instance_id = req.route_params.get("id", "")
     if not JOB_ID.fullmatch(instance_id):
-        return error_response(404, NOT_FOUND)
+        return instance_id, None, error_response(404, NOT_FOUND)
     try:
         status = await client.get_status(instance_id)
     except Exception:
         log.exception("could not read the status of %s", instance_id)
-        return error_response(503, UNAVAILABLE, {"Retry-After": "10"})
+        return instance_id, None, error_response(503, UNAVAILABLE, {"Retry-After": "10"})
     if not status:
-        return error_response(404, NOT_FOUND)
+        return instance_id, None, error_response(404, NOT_FOUND)
+    return instance_id, status, None
+
+
+def _poll_headers(req: func.HttpRequest, instance_id: str, settings: Settings) -> dict:
+    own_url = status_url(req.url, instance_id, settings.public_base_url)
+    return {"Location": own_url, "Retry-After": str(settings.status_retry_after_seconds)}
+
+
+async def job_status(req: func.HttpRequest, client: Any, settings: Settings) -> func.HttpResponse:
+    """Answer a poll: 202 while running, 200 when finished, 404 for anything unknown."""
+    instance_id, status, refused = await _find(req, client)
+    if refused:
+        return refused
     code, view = public_status(instance_id, status)
-    headers = {}
-    if code == 202:
-        own_url = req.url.split("?", 1)[0]  # drop ?code=: the key is not echoed back
-        if settings.public_base_url:
-            own_url = status_url(req.url, instance_id, settings.public_base_url)
-        headers = {"Location": own_url, "Retry-After": str(settings.status_retry_after_seconds)}
+    headers = _poll_headers(req, instance_id, settings) if code == 202 else {}
     return json_response(code, view, headers)
+
+
+async def cancel_job(req: func.HttpRequest, client: Any, settings: Settings) -> func.HttpResponse:
+    """DELETE: 202 while the job runs (it ends Canceled) or once it is canceled (idempotent),
+    409 when it already finished otherwise, 404 for anything unknown."""
+    instance_id, status, refused = await _find(req, client)
+    if refused:
+        return refused
+    runtime = status.runtime_status.value if status.runtime_status else "Pending"
+    if runtime in ("Completed", "Failed"):
+        return error_response(409, ALREADY_FINISHED)
+    if runtime in RUNNING_STATES:
+        try:
+            await client.terminate(instance_id, CANCEL_REASON)
+        except Exception:
+            log.exception("could not cancel %s", instance_id)
+            return error_response(503, UNAVAILABLE, {"Retry-After": "10"})
+    url = status_url(req.url, instance_id, settings.public_base_url)
+    return json_response(
+        202, {"id": instance_id, "statusUri": url}, _poll_headers(req, instance_id, settings)
+    )

@@ -39,6 +39,7 @@ class Settings:
     status_retry_after_seconds: int = 5
     public_base_url: str = ""
     secret_cache_ttl_seconds: int = 300
+    job_retention_days: int = 7
     idempotency_secret: str = field(default="", repr=False)  # an HMAC key: never printed
 
     @classmethod
@@ -58,5 +59,6 @@ class Settings:
             status_retry_after_seconds=_int(env, "STATUS_RETRY_AFTER_SECONDS", 5, 1, 3600),
             public_base_url=env.get("PUBLIC_BASE_URL", "").strip().rstrip("/"),
             secret_cache_ttl_seconds=_int(env, "SECRET_CACHE_TTL_SECONDS", 300, 0, 86400),
+            job_retention_days=_int(env, "JOB_RETENTION_DAYS", 7, 0, 3650),
             idempotency_secret=env.get("IDEMPOTENCY_SECRET", "").strip(),
         )

@@ -54,6 +54,7 @@ class HostProcess:
             **os.environ,
             "DEVHOST_FUNCTION_KEY": FUNCTION_KEY,
             "DEVHOST_SYSTEM_KEY": SYSTEM_KEY,
+            "JOB_RETENTION_SCHEDULE": "0 0 3 * * *",  # as infra/ sets it
             **self.env,
         }
         with open(self.log, "ab") as log:

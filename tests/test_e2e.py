@@ -11,7 +11,7 @@ from azure.storage.blob import BlobServiceClient
 from shared.range_results import CONTAINER
 from tests.conftest import SEED
 from tests.contract import assert_matches
-from tests.support import FUNCTION_KEY, ROOT, SYSTEM_KEY, HostProcess, hosted, wait_done
+from tests.support import FUNCTION_KEY, ROOT, SYSTEM_KEY, HostProcess, hosted, poll, wait_done
 from tools.seed import expected_count, generate
 
 
@@ -112,6 +112,49 @@ def test_wrong_methods_and_routes(app):
     wrong = app.request("DELETE", "/api/submit/query")
     assert wrong.status_code == 405
     assert_matches("POST", "/submit/query", wrong)
-    assert app.request("DELETE", "/api/status/" + "0" * 32).status_code == 405
+    assert app.request("PUT", "/api/status/" + "0" * 32).status_code == 405
+    unknown = app.request("DELETE", "/api/status/" + "0" * 32)
+    assert unknown.status_code == 404
+    assert_matches("DELETE", "/status/{id}", unknown)
     missing = app.get("/api/nothing-here")
     assert missing.status_code == 404 and "error" in missing.json()
+
+
+def suspended_job(app: HostProcess) -> str:
+    """A job held still (suspended through the management API), so it is surely running when
+    it is canceled; a job that finished before it could be held is replaced (bounded)."""
+    for _ in range(5):
+        job = app.get("/api/submit/query?s=2021-10-01&e=2021-10-20").json()["id"]
+        url = f"{app.base}/runtime/webhooks/durabletask/instances/{job}"
+        requests.post(f"{url}/suspend", params={"code": SYSTEM_KEY}, timeout=10)
+
+        def settled(url=url) -> str | None:
+            status = requests.get(url, params={"code": SYSTEM_KEY}, timeout=10).json()
+            return status["runtimeStatus"] if status["runtimeStatus"] != "Running" else None
+
+        if poll(settled, 10, what="the job held or done") == "Suspended":
+            return job
+    raise AssertionError("every job finished before it could be held")
+
+
+def test_delete_cancels_a_job_and_polling_shows_it_canceled(app):
+    job = suspended_job(app)
+    canceled = app.request("DELETE", f"/api/status/{job}")
+    assert canceled.status_code == 202
+    assert_matches("DELETE", "/status/{id}", canceled)
+    assert canceled.json() == {"id": job, "statusUri": f"{app.base}/api/status/{job}"}
+    final = wait_done(app, f"/api/status/{job}")
+    assert final == {
+        "id": job,
+        "status": "Canceled",
+        "result": None,
+        "error": "The job was canceled.",
+    }
+    again = app.request("DELETE", f"/api/status/{job}")
+    assert again.status_code == 202  # idempotent
+    done = app.get("/api/submit/query?s=2021-10-01&e=2021-10-03").json()["id"]
+    wait_done(app, f"/api/status/{done}")
+    finished = app.request("DELETE", f"/api/status/{done}")
+    assert finished.status_code == 409
+    assert finished.json() == {"error": "The job has already finished."}
+    assert_matches("DELETE", "/status/{id}", finished)

@@ -67,9 +67,9 @@ def submit_request(query: str, method: str = "GET", headers: dict | None = None)
     )
 
 
-def status_request(instance_id: str):
+def status_request(instance_id: str, method: str = "GET"):
     return func.HttpRequest(
-        "GET",
+        method,
         f"{BASE}/api/status/{instance_id}?code=abc",
         headers={},
         route_params={"id": instance_id},
@@ -275,7 +275,7 @@ LEAKY_ERROR = (
             "stopped by an operator",
             None,
             200,
-            {"status": "Terminated", "result": None, "error": "The job was terminated."},
+            {"status": "Canceled", "result": None, "error": "The job was canceled."},
         ),
     ],
 )
@@ -294,6 +294,42 @@ def test_status_shows_only_what_a_caller_may_see(tmp_path, status, output, custo
     if code == 202:
         assert response.headers["Location"] == f"{BASE}/api/status/{instance_id}"
         assert int(response.headers["Retry-After"]) > 0
+    assert_nothing_internal(response)
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "body", "terminated"),
+    [
+        ("Pending", 202, None, True),
+        ("Running", 202, None, True),
+        ("Terminated", 202, None, False),  # canceled already: accepted again, nothing sent
+        ("Completed", 409, {"error": "The job has already finished."}, False),
+        ("Failed", 409, {"error": "The job has already finished."}, False),
+    ],
+)
+def test_delete_cancels_a_running_job(tmp_path, status, code, body, terminated):
+    async def scenario():
+        async with management(tmp_path) as (store, binding):
+            started = await client_function(submit_request("s=2021-10-01&e=2021-10-03"), binding)
+            instance_id = body_of(started)["id"]
+            if status != "Pending":
+                finish(store, instance_id, status, None)
+            answer = await status_function(status_request(instance_id, "DELETE"), binding)
+            sent = [m.event for m in store.messages(instance_id, 2e9)]
+            return instance_id, answer, sent
+
+    instance_id, response, sent = run(scenario())
+    assert response.status_code == code
+    if body is None:
+        assert body_of(response) == {
+            "id": instance_id,
+            "statusUri": f"{BASE}/api/status/{instance_id}",
+        }
+        assert response.headers["Location"] == f"{BASE}/api/status/{instance_id}"
+    else:
+        assert body_of(response) == body
+    reasons = [e.get("Input") for e in sent if e["EventType"] == ev.EXECUTION_TERMINATED]
+    assert reasons == (["Canceled by the caller."] if terminated else [])
     assert_nothing_internal(response)
 
 

@@ -78,8 +78,11 @@ def app_settings() -> dict[str, Any]:
 
 
 def settings_read_by_the_app() -> set[str]:
-    """Names the app's own code reads from the environment (env.get, os.environ, _int)."""
+    """Names the app's own code reads from the environment (env.get, os.environ, _int), and
+    the %NAME% app settings its function.json files give the host to resolve."""
     names = set()
+    for binding_file in ROOT.glob("*-function/function.json"):
+        names.update(re.findall(r"%(\w+)%", binding_file.read_text(encoding="utf-8")))
     sources = [*(ROOT / "shared").glob("*.py"), *ROOT.glob("*-function/__init__.py")]
     for source in sources:
         for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):

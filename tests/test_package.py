@@ -21,6 +21,7 @@ FUNCTIONS = [
     "get-status-function",
     "orchestrator-function",
     "query-storage-account-activity-function",
+    "retention-timer-function",
 ]
 FORBIDDEN = [
     "tests/",

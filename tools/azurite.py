@@ -35,6 +35,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class PortInUseError(RuntimeError):
+    """Something already listens where we would: never talk to it as if it were ours."""
+
+
+def ensure_free(port: int, what: str, setting: str) -> None:
+    """One clear line when the port is taken (an Azurite of another project, say)."""
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            raise PortInUseError(
+                f"127.0.0.1:{port} is already in use, so {what} cannot start there: stop what "
+                f"listens on it, or set {setting} to a free port"
+            ) from None
+
+
 def wait_for_port(port: int, timeout: float, process: subprocess.Popen | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -67,6 +83,8 @@ class Azurite:
 
     def _start(self, service: str, port: int, timeout: float) -> None:
         binary = ROOT / "node_modules" / ".bin" / f"azurite-{service}"
+        setting = "AZURITE_PORT" if service == "table" else "AZURITE_BLOB_PORT"
+        ensure_free(port, f"Azurite's {service} service", setting)
         if not binary.exists():
             raise FileNotFoundError("Azurite is not installed: run `npm ci` (or `make deps`)")
         process = subprocess.Popen(

@@ -16,11 +16,12 @@ from datetime import date
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableClient
 
-from tools.azurite import ROOT, Azurite, wait_for_port
+from devhost.config import load_local_settings, local_http_port
+from tools.azurite import ROOT, Azurite, PortInUseError, ensure_free, wait_for_port
 from tools.seed import expected_count, generate, upload
 
-PORT = int(os.environ.get("PORT", "7071"))
 AZURITE_PORT = int(os.environ.get("AZURITE_PORT", "10002"))
+AZURITE_BLOB_PORT = int(os.environ.get("AZURITE_BLOB_PORT", "0")) or None  # None: any free one
 DEMO = {"start": date(2021, 10, 1), "days": 92, "per_day": 300}
 RANGE = ("2021-10-10", "2021-12-10")
 
@@ -46,36 +47,54 @@ def local_secret() -> str:
     return path.read_text().strip()
 
 
+def host_port() -> int:
+    """PORT, else local.settings.json Host.LocalHttpPort, else 7071 (as the host reads it)."""
+    if os.environ.get("PORT"):
+        return int(os.environ["PORT"])
+    return local_http_port(load_local_settings(ROOT), None)
+
+
 def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # run the cleanup below on SIGTERM too
-    azurite = Azurite(ROOT / ".data" / "azurite", AZURITE_PORT).start()
-    key = os.environ.get("DEVHOST_FUNCTION_KEY") or secrets.token_urlsafe(24)
+    port = host_port()
+    try:
+        ensure_free(port, "the local host", "PORT")
+        azurite = Azurite(ROOT / ".data" / "azurite", AZURITE_PORT, AZURITE_BLOB_PORT).start()
+    except PortInUseError as error:
+        print(f"make run: {error}", file=sys.stderr)
+        return 1
+    key = os.environ.get("DEVHOST_FUNCTION_KEY")
+    origin = "yours, from DEVHOST_FUNCTION_KEY" if key else "generated for this run"
+    key = key or secrets.token_urlsafe(24)
     try:
         seed_once(azurite.connection_string)
         expected = expected_count(generate(**DEMO), *RANGE)
         env = {
             "FUNCTIONS_WORKER_PROCESS_COUNT": "2",  # fan-outs use both cores
+            "JOB_RETENTION_SCHEDULE": "0 0 * * * *",  # hourly here: finished jobs leave sooner
             **os.environ,
             "AUDIT_TABLE_CONNECTION_STRING": azurite.connection_string,
             "AzureWebJobsStorage": azurite.connection_string,  # range results (blobs)
             "DEVHOST_FUNCTION_KEY": key,
+            "DEVHOST_FUNCTION_KEY_ORIGIN": origin,  # the host's banner prints KEY=... with it
             "IDEMPOTENCY_SECRET": os.environ.get("IDEMPOTENCY_SECRET") or local_secret(),
         }
         host = subprocess.Popen(
-            [sys.executable, "-m", "devhost", "--app", str(ROOT), "--port", str(PORT)], env=env
+            [sys.executable, "-m", "devhost", "--app", str(ROOT), "--port", str(port)], env=env
         )
         try:
-            wait_for_port(PORT, 30, host)
-            base = f"http://127.0.0.1:{PORT}/api"
+            wait_for_port(port, 30, host)
+            base = f"http://127.0.0.1:{port}/api"
             print(
                 f"""
-Ready. Submit a job (expected result for {RANGE[0]}..{RANGE[1]}: {expected}):
+Ready. Export the key above (the KEY= line), then submit a job (expected result for
+{RANGE[0]}..{RANGE[1]}: {expected}):
 
-  curl -i -H "x-functions-key: {key}" "{base}/submit/query?s={RANGE[0]}&e={RANGE[1]}"
+  curl -i -H "x-functions-key: $KEY" "{base}/submit/query?s={RANGE[0]}&e={RANGE[1]}"
 
-Then poll the statusUri it returns:
+Then poll the statusUri it returns, or cancel the job with DELETE on it:
 
-  curl -i -H "x-functions-key: {key}" "{base}/status/<id>"
+  curl -i -H "x-functions-key: $KEY" "{base}/status/<id>"
 
 Ctrl-C stops the host and Azurite.""",
                 flush=True,

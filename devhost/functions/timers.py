@@ -62,9 +62,6 @@ class TimerRunner:
     def stop(self) -> None:
         self._stop.set()
 
-    def describe(self) -> list[str]:
-        return [f"  {s.name}: timerTrigger ({s.trigger['schedule']})" for s in self.specs]
-
     async def _loop(self, spec: FunctionSpec) -> None:
         trigger = spec.trigger
         schedule = parse_schedule(str(trigger["schedule"]), os.environ)  # checked at load

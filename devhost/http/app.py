@@ -18,6 +18,7 @@ from aiohttp.web_protocol import RequestPayloadError
 from devhost.config import HostConfig
 from devhost.durable.backoff import Backoff
 from devhost.errors import ApiError
+from devhost.functions.invoker import Invoker
 from devhost.http.management import ManagementApi
 from devhost.http.triggers import TriggerHandler, route_paths
 
@@ -41,6 +42,35 @@ async def host_middleware(request: web.Request, handler: Handler) -> web.StreamR
     except ValueError:
         return _json_error(400, "Invalid Host header.")
     return await handler(request)
+
+
+def cors_middleware(origins: tuple[str, ...], credentials: bool) -> Handler:
+    """local.settings.json Host.CORS, as Core Tools applies it: an allowed origin's preflight is
+    answered here (no key needed), and every answer to it names the origin."""
+
+    @web.middleware
+    async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
+        origin = request.headers.get("Origin", "")
+        allowed = bool(origin) and ("*" in origins or origin.rstrip("/") in origins)
+        wanted = request.headers.get("Access-Control-Request-Method")
+        if allowed and request.method == "OPTIONS" and wanted:
+            response = web.Response(status=204)
+            response.headers["Access-Control-Allow-Methods"] = wanted
+            asked = request.headers.get("Access-Control-Request-Headers")
+            if asked:
+                response.headers["Access-Control-Allow-Headers"] = asked
+            response.headers["Access-Control-Max-Age"] = "600"
+        else:
+            response = await handler(request)
+        if allowed:
+            wildcard = "*" in origins and not credentials
+            response.headers["Access-Control-Allow-Origin"] = "*" if wildcard else origin
+            if credentials:
+                response.headers["Access-Control-Allow-Credentials"] = "true"
+            response.headers.add("Vary", "Origin")
+        return response
+
+    return cors
 
 
 def _api_error(error: ApiError) -> web.Response:
@@ -114,7 +144,10 @@ async def ping(_: web.Request) -> web.Response:
 def public_app(
     config: HostConfig, handlers: list[TriggerHandler], api: ManagementApi, max_body: int
 ) -> web.Application:
-    app = web.Application(middlewares=[host_middleware, error_middleware], client_max_size=max_body)
+    middlewares = [host_middleware, error_middleware]
+    if config.cors_origins:
+        middlewares.insert(1, cors_middleware(config.cors_origins, config.cors_credentials))
+    app = web.Application(middlewares=middlewares, client_max_size=max_body)
     app.router.add_get("/admin/host/ping", ping)
     for handler in handlers:
         keys = _keys_for(str(handler.spec.trigger.get("authLevel", "function")).lower(), config)
@@ -137,11 +170,25 @@ def rpc_app(api: ManagementApi) -> web.Application:
     return app
 
 
-def describe_routes(config: HostConfig, handlers: list[TriggerHandler]) -> list[str]:
-    lines = []
+def describe_functions(
+    config: HostConfig, invoker: Invoker, handlers: list[TriggerHandler], in_error: dict[str, str]
+) -> list[str]:
+    """Every function with its trigger, as Core Tools lists them; those in error say so."""
+    routes = {}
     for handler in handlers:
         route = handler.spec.trigger.get("route") or handler.spec.name
         methods = ",".join(sorted(handler.methods)) or "ALL"
         path = route_paths(config.route_prefix, route)[0]
-        lines.append(f"  {handler.spec.name}: [{methods}] {config.public_base}{path}")
+        routes[handler.spec.name] = f"[{methods}] {config.public_base}{path}"
+    lines = []
+    for name in sorted({*invoker.functions, *in_error}):
+        spec = invoker.functions.get(name)
+        if spec is None or name in invoker.load_errors:
+            lines.append(f"  {name}: in error (see above)")
+        elif name in routes:
+            lines.append(f"  {name}: {routes[name]}")
+        elif spec.kind == "timer":
+            lines.append(f"  {name}: timerTrigger ({spec.trigger['schedule']})")
+        else:
+            lines.append(f"  {name}: {spec.trigger['type']}")
     return lines

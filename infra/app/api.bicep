@@ -104,6 +104,16 @@ var baseAppSettings = [
     name: 'MAX_ACTIVITIES_PER_JOB'
     value: string(maxActivitiesPerJob)
   }
+  // Finished jobs are purged from the task hub this many days after they were submitted, by
+  // retention-timer-function on this schedule (NCRONTAB, UTC: daily at 03:00).
+  {
+    name: 'JOB_RETENTION_DAYS'
+    value: '7'
+  }
+  {
+    name: 'JOB_RETENTION_SCHEDULE'
+    value: '0 0 3 * * *'
+  }
   // The HMAC key of idempotent job ids; without it an Idempotency-Key gets a 503.
   {
     name: 'IDEMPOTENCY_SECRET'
