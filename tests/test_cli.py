@@ -1,0 +1,179 @@
+"""The caller's CLI (tools/query.py) against the app on the local host: the count, --json, the
+API's errors, and in a real terminal (tmux) the progress bar and Ctrl-C cancelling the job."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import SEED
+from tests.support import FUNCTION_KEY, ROOT, SYSTEM_KEY, HostProcess, hosted, poll
+from tools.seed import expected_count, generate
+
+
+@pytest.fixture(scope="module")
+def app(audit_table, tmp_path_factory) -> HostProcess:
+    env = {
+        "AUDIT_TABLE_CONNECTION_STRING": audit_table,
+        "AzureWebJobsStorage": audit_table,
+        "IDEMPOTENCY_SECRET": "cli-test",
+    }
+    with hosted(ROOT, tmp_path_factory.mktemp("cli"), env) as host:
+        yield host
+
+
+def cli(app: HostProcess, *args: str, key: str = FUNCTION_KEY) -> subprocess.CompletedProcess:
+    env = {"PATH": os.environ["PATH"], "AUDIT_API_KEY": key} if key else {"PATH": "/usr/bin"}
+    return subprocess.run(
+        [sys.executable, "-m", "tools.query", *args, "--url", f"{app.base}/api"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_prints_the_count(app):
+    result = cli(app, "2021-10-01", "2021-10-15", "--no-progress")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(
+        expected_count(generate(**SEED), "2021-10-01", "2021-10-15")
+    )
+    assert result.stderr.startswith("job ")
+
+
+def test_json_prints_the_final_status(app):
+    result = cli(app, "01/10/2021", "05/10/2021", "--json")
+    assert result.returncode == 0, result.stderr
+    final = json.loads(result.stdout)
+    assert final["status"] == "Completed"
+    assert final["result"] == expected_count(generate(**SEED), "2021-10-01", "2021-10-05")
+
+
+@pytest.mark.parametrize(
+    ("args", "key", "message"),
+    [
+        (("2021-10-05", "2021-10-01"), FUNCTION_KEY, "error: Invalid date range."),
+        (("2021-10-01", "abcd"), FUNCTION_KEY, "error: Invalid end date format."),
+        (("2021-10-01", "2021-10-02"), "", "error: no function key"),
+    ],
+)
+def test_the_api_refusing_is_exit_code_2_with_its_message(app, args, key, message):
+    result = cli(app, *args, key=key)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith(message)
+    assert result.stdout == ""
+
+
+class Terminal:
+    """One tmux session running one command; the pane is read with capture-pane."""
+
+    def __init__(self, name: str, command: str, tmp_path: Path) -> None:
+        self.tmux = shutil.which("tmux") or ""
+        if not self.tmux:
+            if os.environ.get("CI_REQUIRES_ALL"):
+                raise AssertionError("tmux is missing (.ci/run installs it)")
+            pytest.skip("tmux is not installed")
+        self.name = name
+        script = tmp_path / f"{name}.sh"
+        script.write_text(f"{command}\necho EXIT=$?\nsleep 60\n")
+        subprocess.run(
+            [
+                self.tmux,
+                "new-session",
+                "-d",
+                "-s",
+                name,
+                "-x",
+                "120",
+                "-y",
+                "20",
+                "bash",
+                str(script),
+            ],
+            check=True,
+            env={**os.environ, "AUDIT_API_KEY": FUNCTION_KEY},
+        )
+
+    def screen(self) -> str:
+        pane = [self.tmux, "capture-pane", "-p", "-t", self.name]
+        return subprocess.run(pane, capture_output=True, text=True, check=False).stdout
+
+    def keys(self, *keys: str) -> None:
+        subprocess.run([self.tmux, "send-keys", "-t", self.name, *keys], check=True)
+
+    def close(self) -> None:
+        subprocess.run([self.tmux, "kill-session", "-t", self.name], check=False)
+
+
+def query_command(app: HostProcess, *args: str) -> str:
+    return f"cd {ROOT} && {sys.executable} -m tools.query {' '.join(args)} --url {app.base}/api"
+
+
+def test_a_progress_bar_in_a_real_terminal(app, tmp_path):
+    terminal = Terminal(
+        f"cli-{os.getpid()}-bar", query_command(app, "2021-10-01", "2021-10-20"), tmp_path
+    )
+    try:
+        screen = poll(
+            lambda: "EXIT=" in terminal.screen() and terminal.screen(), 60, what="the CLI"
+        )
+        assert "EXIT=0" in screen, screen
+        assert "job: 100%" in screen and "range" in screen, screen  # tqdm's bar, finished
+        count = expected_count(generate(**SEED), "2021-10-01", "2021-10-20")
+        assert f"\n{count}\n" in screen, screen
+    finally:
+        terminal.close()
+
+
+def held_job(app: HostProcess, name: str) -> tuple[str, str]:
+    """An Idempotency-Key whose job is suspended (through the management API), so the CLI,
+    given the key, follows a job that surely runs until it is canceled."""
+    for attempt in range(5):
+        key = f"{name}-{attempt}"
+        submitted = app.get(
+            "/api/submit/query?s=2021-10-01&e=2021-10-20", headers={"Idempotency-Key": key}
+        )
+        job = submitted.json()["id"]
+        url = f"{app.base}/runtime/webhooks/durabletask/instances/{job}"
+        requests.post(f"{url}/suspend", params={"code": SYSTEM_KEY}, timeout=10)
+
+        def settled(url=url) -> str | None:
+            status = requests.get(url, params={"code": SYSTEM_KEY}, timeout=10).json()
+            return None if status["runtimeStatus"] == "Running" else status["runtimeStatus"]
+
+        if poll(settled, 10, what="the job held or done") == "Suspended":
+            return key, job
+    raise AssertionError("every job finished before it could be held")
+
+
+@pytest.mark.parametrize("answer", ["flag", "y"])
+def test_ctrl_c_cancels_the_job(app, tmp_path, answer):
+    key, job = held_job(app, f"cli-{answer}")
+    flag = "--cancel-on-interrupt" if answer == "flag" else ""
+    command = query_command(app, "2021-10-01", "2021-10-20", f"--idempotency-key {key}", flag)
+    terminal = Terminal(f"cli-{os.getpid()}-{answer}", command, tmp_path)
+    try:
+        poll(lambda: f"job {job}" in terminal.screen(), 30, what="the CLI following the job")
+        terminal.keys("C-c")
+        if answer == "y":
+            poll(lambda: "Cancel the job" in terminal.screen(), 20, what="the question")
+            terminal.keys("y", "Enter")
+        screen = poll(lambda: "EXIT=" in terminal.screen() and terminal.screen(), 30, what="exit")
+        assert "EXIT=130" in screen and "canceled:" in screen, screen
+        poll(
+            lambda: app.get(f"/api/status/{job}").json().get("status") == "Canceled",
+            20,
+            what="the job canceled",
+        )
+    finally:
+        terminal.close()
