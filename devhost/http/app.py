@@ -19,6 +19,7 @@ from devhost.config import HostConfig
 from devhost.durable.backoff import Backoff
 from devhost.errors import ApiError
 from devhost.functions.invoker import Invoker
+from devhost.http import dashboard
 from devhost.http.management import ManagementApi
 from devhost.http.triggers import TriggerHandler, route_paths
 
@@ -159,6 +160,11 @@ def public_app(
         app.router.add_route(
             route.method, route.path, require_key(route.handler, [config.system_key])
         )
+    app.router.add_get(
+        WEBHOOKS + "/dashboard", require_key(dashboard.page().handler, [config.system_key])
+    )
+    for asset in dashboard.assets():
+        app.router.add_get(WEBHOOKS + asset.path, asset.handler)
     return app
 
 

@@ -1,0 +1,6 @@
+import time
+
+
+def main(payload: int) -> int:
+    time.sleep(0.25)
+    return payload
