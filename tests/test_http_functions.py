@@ -1,4 +1,5 @@
-"""Both HTTP functions called with real azure.functions.HttpRequest objects.
+"""Both HTTP functions called with real azure.functions.HttpRequest objects, and retention's
+purge, as async tests (pytest-asyncio).
 
 Their durable client talks real HTTP to the local host's management API, served in-process over
 a real SQLite store, so the SDK's client code runs unmodified.
@@ -6,15 +7,16 @@ a real SQLite store, so the SDK's client code runs unmodified.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import importlib
 import json
 import re
-from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 
+import azure.durable_functions as df
 import azure.functions as func
 import pytest
+import pytest_asyncio
 from aiohttp import web
 
 from devhost.durable import events as ev
@@ -25,6 +27,7 @@ from devhost.http.app import rpc_app
 from devhost.http.management import ManagementApi
 from devhost.store.sqlite import Store
 from shared import jobs
+from shared.retention import purge_expired
 from tools.azurite import free_port
 
 client_function = importlib.import_module("client-function").main
@@ -40,12 +43,15 @@ class Functions:
         return {"orchestrator-function"} if kind == "orchestrator" else set()
 
 
-@asynccontextmanager
-async def management(tmp_path):
+@pytest_asyncio.fixture
+async def api(tmp_path):
+    """(store, durable client binding): the management API served over a real SQLite store.
+    All tests share one event loop (pyproject.toml): the SDK keeps one aiohttp session per
+    process, bound to the loop that made it, as the worker has one loop for its lifetime."""
     store = Store(tmp_path / "hub.sqlite")
     urls = management_urls("http://127.0.0.1:7071", "TestHub", SYSTEM_KEY)
-    api = ManagementApi(Engine(store, Functions(), 1, 1), lambda i: instance_links(urls, i))
-    runner = web.AppRunner(rpc_app(api))
+    engine = Engine(store, Functions(), 1, 1)
+    runner = web.AppRunner(rpc_app(ManagementApi(engine, lambda i: instance_links(urls, i))))
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
@@ -77,21 +83,6 @@ def status_request(instance_id: str, method: str = "GET"):
     )
 
 
-# The SDK keeps one aiohttp session per process, bound to the loop that made it (as the
-# worker has one loop for its lifetime), so these tests share one loop too.
-_LOOP = asyncio.new_event_loop()
-
-
-def run(coroutine):
-    return _LOOP.run_until_complete(coroutine)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _close_loop():
-    yield
-    _LOOP.close()
-
-
 def body_of(response: func.HttpResponse) -> dict:
     assert response.mimetype == "application/json"
     return json.loads(response.get_body())
@@ -112,15 +103,11 @@ def assert_nothing_internal(response: func.HttpResponse) -> None:
 
 
 @pytest.mark.parametrize("method", ["GET", "POST"])
-def test_submit_starts_a_job_and_answers_202_with_the_status_url(tmp_path, method):
-    async def scenario():
-        async with management(tmp_path) as (store, binding):
-            response = await client_function(
-                submit_request("s=10/10/2021&e=10/12/2021", method), binding
-            )
-            return response, store.list_instances()
-
-    response, instances = run(scenario())
+@pytest.mark.asyncio
+async def test_submit_starts_a_job_and_answers_202_with_the_status_url(api, method):
+    store, binding = api
+    response = await client_function(submit_request("s=10/10/2021&e=10/12/2021", method), binding)
+    instances = store.list_instances()
     body = body_of(response)
     assert response.status_code == 202
     assert re.fullmatch(r"[0-9a-f]{32}", body["id"])
@@ -144,50 +131,38 @@ def test_submit_starts_a_job_and_answers_202_with_the_status_url(tmp_path, metho
         ("s=2020-01-01&e=2021-12-10", "Date range too large."),
     ],
 )
-def test_bad_dates_get_400_with_the_documented_message(tmp_path, query, message):
-    async def scenario():
-        async with management(tmp_path) as (store, binding):
-            return await client_function(submit_request(query), binding), store.list_instances()
-
-    response, instances = run(scenario())
+@pytest.mark.asyncio
+async def test_bad_dates_get_400_with_the_documented_message(api, query, message):
+    store, binding = api
+    response = await client_function(submit_request(query), binding)
+    instances = store.list_instances()
     assert response.status_code == 400
     assert body_of(response) == {"error": message}
     assert instances == []
 
 
-def test_the_status_url_uses_the_public_base_url_when_set(tmp_path, monkeypatch):
+@pytest.mark.asyncio
+async def test_the_status_url_uses_the_public_base_url_when_set(api, monkeypatch):
     monkeypatch.setenv("PUBLIC_BASE_URL", "https://gateway.example.com/audit/api/")
-
-    async def scenario():
-        async with management(tmp_path) as (_, binding):
-            return await client_function(submit_request("s=2021-10-01&e=2021-10-03"), binding)
-
-    body = body_of(run(scenario()))
+    _, binding = api
+    body = body_of(await client_function(submit_request("s=2021-10-01&e=2021-10-03"), binding))
     assert body["statusUri"] == f"https://gateway.example.com/audit/api/status/{body['id']}"
 
 
-def test_an_idempotency_key_returns_the_same_job_and_refuses_other_dates(tmp_path, monkeypatch):
+@pytest.mark.asyncio
+async def test_an_idempotency_key_returns_the_same_job_and_refuses_other_dates(api, monkeypatch):
     monkeypatch.setenv("IDEMPOTENCY_SECRET", "test-idempotency-secret")
     key = {"Idempotency-Key": "order-42"}
 
-    async def scenario():
-        async with management(tmp_path) as (store, binding):
-            first = await client_function(
-                submit_request("s=2021-10-01&e=2021-10-03", headers=key), binding
-            )
-            again = await client_function(
-                submit_request("s=2021-10-01&e=2021-10-03", headers=key), binding
-            )
-            other = await client_function(
-                submit_request("s=2021-10-01&e=2021-10-09", headers=key), binding
-            )
-            bad = await client_function(
-                submit_request("s=2021-10-01&e=2021-10-03", headers={"Idempotency-Key": "a b"}),
-                binding,
-            )
-            return first, again, other, bad, store.list_instances()
-
-    first, again, other, bad, instances = run(scenario())
+    store, binding = api
+    first = await client_function(submit_request("s=2021-10-01&e=2021-10-03", headers=key), binding)
+    again = await client_function(submit_request("s=2021-10-01&e=2021-10-03", headers=key), binding)
+    other = await client_function(submit_request("s=2021-10-01&e=2021-10-09", headers=key), binding)
+    bad = await client_function(
+        submit_request("s=2021-10-01&e=2021-10-03", headers={"Idempotency-Key": "a b"}),
+        binding,
+    )
+    instances = store.list_instances()
     assert first.status_code == again.status_code == 202
     assert body_of(first)["id"] == body_of(again)["id"]
     assert other.status_code == 409 and "error" in body_of(other)
@@ -206,20 +181,18 @@ def test_a_job_id_from_an_idempotency_key_cannot_be_computed_without_the_secret(
     assert ours != unkeyed and jobs.JOB_ID.fullmatch(ours)
 
 
-def test_an_idempotency_key_without_the_secret_configured_is_a_503_not_a_guessable_id(
-    tmp_path, monkeypatch
+@pytest.mark.asyncio
+async def test_an_idempotency_key_without_the_secret_configured_is_a_503_not_a_guessable_id(
+    api, monkeypatch
 ):
     monkeypatch.delenv("IDEMPOTENCY_SECRET", raising=False)
 
-    async def scenario():
-        async with management(tmp_path) as (store, binding):
-            answer = await client_function(
-                submit_request("s=2021-10-01&e=2021-10-03", headers={"Idempotency-Key": "k"}),
-                binding,
-            )
-            return answer, store.list_instances()
-
-    answer, instances = run(scenario())
+    store, binding = api
+    answer = await client_function(
+        submit_request("s=2021-10-01&e=2021-10-03", headers={"Idempotency-Key": "k"}),
+        binding,
+    )
+    instances = store.list_instances()
     assert answer.status_code == 503 and instances == []
 
 
@@ -279,16 +252,14 @@ LEAKY_ERROR = (
         ),
     ],
 )
-def test_status_shows_only_what_a_caller_may_see(tmp_path, status, output, custom, code, expected):
-    async def scenario():
-        async with management(tmp_path) as (store, binding):
-            started = await client_function(submit_request("s=2021-10-01&e=2021-10-03"), binding)
-            instance_id = body_of(started)["id"]
-            if status != "Pending":
-                finish(store, instance_id, status, output, custom)
-            return instance_id, await status_function(status_request(instance_id), binding)
-
-    instance_id, response = run(scenario())
+@pytest.mark.asyncio
+async def test_status_shows_only_what_a_caller_may_see(api, status, output, custom, code, expected):
+    store, binding = api
+    started = await client_function(submit_request("s=2021-10-01&e=2021-10-03"), binding)
+    instance_id = body_of(started)["id"]
+    if status != "Pending":
+        finish(store, instance_id, status, output, custom)
+    response = await status_function(status_request(instance_id), binding)
     assert response.status_code == code
     assert body_of(response) == {"id": instance_id, **expected}
     if code == 202:
@@ -307,18 +278,15 @@ def test_status_shows_only_what_a_caller_may_see(tmp_path, status, output, custo
         ("Failed", 409, {"error": "The job has already finished."}, False),
     ],
 )
-def test_delete_cancels_a_running_job(tmp_path, status, code, body, terminated):
-    async def scenario():
-        async with management(tmp_path) as (store, binding):
-            started = await client_function(submit_request("s=2021-10-01&e=2021-10-03"), binding)
-            instance_id = body_of(started)["id"]
-            if status != "Pending":
-                finish(store, instance_id, status, None)
-            answer = await status_function(status_request(instance_id, "DELETE"), binding)
-            sent = [m.event for m in store.messages(instance_id, 2e9)]
-            return instance_id, answer, sent
-
-    instance_id, response, sent = run(scenario())
+@pytest.mark.asyncio
+async def test_delete_cancels_a_running_job(api, status, code, body, terminated):
+    store, binding = api
+    started = await client_function(submit_request("s=2021-10-01&e=2021-10-03"), binding)
+    instance_id = body_of(started)["id"]
+    if status != "Pending":
+        finish(store, instance_id, status, None)
+    response = await status_function(status_request(instance_id, "DELETE"), binding)
+    sent = [m.event for m in store.messages(instance_id, 2e9)]
     assert response.status_code == code
     if body is None:
         assert body_of(response) == {
@@ -334,26 +302,43 @@ def test_delete_cancels_a_running_job(tmp_path, status, code, body, terminated):
 
 
 @pytest.mark.parametrize("instance_id", ["abc", "0" * 31, "g" * 32, "0" * 33, "../x", "0" * 32])
-def test_malformed_or_unknown_ids_are_404(tmp_path, instance_id):
-    async def scenario():
-        async with management(tmp_path) as (_, binding):
-            return await status_function(status_request(instance_id), binding)
-
-    response = run(scenario())
+@pytest.mark.asyncio
+async def test_malformed_or_unknown_ids_are_404(api, instance_id):
+    _, binding = api
+    response = await status_function(status_request(instance_id), binding)
     assert response.status_code == 404
     assert body_of(response) == {"error": "Job not found."}
 
 
-def test_a_backend_outage_is_a_503_without_details():
+@pytest.mark.asyncio
+async def test_a_backend_outage_is_a_503_without_details():
     binding = client_binding(
         "http://127.0.0.1:7071",
         f"http://127.0.0.1:{free_port()}/durabletask/",
         "TestHub",
         SYSTEM_KEY,
     )
-    submitted = run(client_function(submit_request("s=2021-10-01&e=2021-10-03"), binding))
-    polled = run(status_function(status_request("a" * 32), binding))
+    submitted = await client_function(submit_request("s=2021-10-01&e=2021-10-03"), binding)
+    polled = await status_function(status_request("a" * 32), binding)
     for response in (submitted, polled):
         assert response.status_code == 503
         assert body_of(response) == {"error": "The job service is unavailable; retry later."}
         assert_nothing_internal(response)
+
+
+@pytest.mark.asyncio
+async def test_retention_purges_only_finished_jobs_and_their_blobs(api):
+    store, binding = api
+    client = df.DurableOrchestrationClient(binding)
+    ids = {}
+    for status in ("Completed", "Failed", "Terminated", "Running"):
+        started = await client_function(submit_request("s=2021-10-01&e=2021-10-03"), binding)
+        ids[status] = body_of(started)["id"]
+        if status != "Running":
+            finish(store, ids[status], status, None)
+    deleted_blobs = []
+    purged = await purge_expired(client, 0, deleted_blobs.append, now=datetime.now(UTC))
+    assert purged == 3
+    assert sorted(deleted_blobs) == sorted(ids[s] for s in ("Completed", "Failed", "Terminated"))
+    assert [i.id for i in store.list_instances()] == [ids["Running"]]
+    assert await purge_expired(client, 7, deleted_blobs.append) == 0  # nothing that old
