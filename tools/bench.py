@@ -16,6 +16,7 @@ import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
@@ -47,6 +48,7 @@ class Plan:
     poll_seconds: float
     memory_jobs: int
     modelled: ModelledPlan
+    retention: tuple[int, int]  # rounds, jobs per round
 
 
 FULL = Plan(
@@ -65,6 +67,7 @@ FULL = Plan(
         sweep=((48, 8), (48, 12), (24, 16), (96, 16)),
         overhead_days=(30, 40, 120, 366),
     ),
+    (10, 1000),
 )
 SMOKE = Plan(
     3_000,
@@ -78,6 +81,7 @@ SMOKE = Plan(
     ModelledPlan(
         data=DataSet(2_400, 12), days=(4, 12), runs=1, sweep=((4, 2),), overhead_days=(4, 12)
     ),
+    (2, 20),
 )
 
 
@@ -275,6 +279,32 @@ def memory(host: Host, jobs: int) -> dict:
     return {"jobs": done, "peak_rss_mib": host.peak_rss_mib(), "database_mib": size / 2**20}
 
 
+def _wait(database: Path, done: Callable[[Store], bool], timeout: float, what: str) -> None:
+    store = Store(database)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if done(store):
+                return
+            time.sleep(0.1)
+    finally:
+        store.close()
+    raise TimeoutError(f"{what} within {timeout}s")
+
+
+def retention(host: Host, rounds: int, per_round: int) -> dict:
+    """Rounds of jobs on a host that purges finished jobs at once (JOB_RETENTION_DAYS=0, every
+    2 s): the store's size after each round, once retention has caught up."""
+    sizes = []
+    for round_number in range(rounds):
+        _, ids = asyncio.run(_submit_burst(host.base, round_number * per_round, per_round))
+        _wait(host.database, lambda s, ids=ids: s.count(ids, finished=False) == 0, 600, "jobs")
+        _wait(host.database, lambda s: s.count() == 0, 120, "retention to purge them")
+        size = sum(p.stat().st_size for p in host.data.glob("*.sqlite*"))
+        sizes.append({"jobs": (round_number + 1) * per_round, "database_mib": size / 2**20})
+    return {"per_round": per_round, "rounds": sizes}
+
+
 def machine() -> dict:
     meminfo = Path("/proc/meminfo").read_text().split("\n")[0].split()
     azurite = json.loads((ROOT / "node_modules" / "azurite" / "package.json").read_text())
@@ -350,11 +380,21 @@ def engine_sections(plan: Plan, work: Path) -> dict:
                 },
                 "status_polling": status_polling(host, plan.poll_seconds),
                 "memory": memory(host, plan.memory_jobs),
+                "retention": retention_section(azurite, work, plan),
             }
         finally:
             host.stop()
     finally:
         azurite.stop()
+
+
+def retention_section(azurite: Azurite, work: Path, plan: Plan) -> dict:
+    purging = {"JOB_RETENTION_DAYS": "0", "JOB_RETENTION_SCHEDULE": "*/2 * * * * *"}
+    host = Host(azurite.connection_string, "empty", work, settings=purging)
+    try:
+        return retention(host, *plan.retention)
+    finally:
+        host.stop()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -63,6 +63,7 @@ class Host:
             "DEVHOST_SYSTEM_KEY": SYSTEM_KEY,
             "STATUS_RETRY_AFTER_SECONDS": "1",
             "FUNCTIONS_WORKER_PROCESS_COUNT": str(processes),
+            "JOB_RETENTION_SCHEDULE": "0 0 3 * * *",  # as infra/ sets it
             **(settings or {}),
         }
         self.log = open(self.data / "host.log", "wb")  # closed in stop()

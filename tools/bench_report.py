@@ -197,6 +197,25 @@ def _plain(results: dict) -> list[str]:
     ]
 
 
+def _retention(results: dict) -> list[str]:
+    found = results.get("retention")
+    if not found:
+        return []
+    rows = [f"| {r['jobs']:,} | {r['database_mib']:.2f} |" for r in found["rounds"]]
+    return [
+        f"## 7. The store with retention: rounds of {found['per_round']:,} jobs",
+        "",
+        "`JOB_RETENTION_DAYS=0`, `retention-timer-function` every 2 s: after each round, once",
+        "retention has purged it, the database's size (SQLite reuses freed pages, so a flat",
+        "line means finished jobs no longer accumulate; compare section 6, without retention).",
+        "",
+        "| jobs so far | database (MiB) |",
+        "| ---: | ---: |",
+        *rows,
+        "",
+    ]
+
+
 def markdown(results: dict) -> str:
     m, e, s, mem = (results[k] for k in ("machine", "engine", "status_polling", "memory"))
     misses = missed(results)
@@ -240,6 +259,7 @@ def markdown(results: dict) -> str:
             f"Peak RSS of the local host: {mem['peak_rss_mib']:.0f} MiB; database: "
             f"{mem['database_mib']:.1f} MiB.",
             "",
+            *_retention(results),
             *(["Missed in this run: " + "; ".join(misses) + "."] if misses else []),
             "",
         ]

@@ -477,6 +477,19 @@ class Store:
                 (name, status.last, status.next, status.updated),
             )
 
+    def count(self, ids: list[str] | None = None, finished: bool | None = None) -> int:
+        """How many orchestrations there are (of `ids`, finished or not): for the benchmark."""
+        clauses, args = ["substr(id, 1, 1) != '@'"], []
+        if ids is not None:
+            clauses.append(f"id IN ({','.join('?' * len(ids))})")
+            args.extend(ids)
+        if finished is not None:
+            clauses.append(f"status {'IN' if finished else 'NOT IN'} ({_FINISHED_SQL})")
+        row = self.db.execute(
+            f"SELECT count(*) AS n FROM instances WHERE {' AND '.join(clauses)}", args
+        ).fetchone()
+        return row["n"]
+
     def completion_times(self, ids: list[str]) -> list[tuple[float, float]]:
         """(created, last updated) of those of `ids` that completed: for the benchmark."""
         rows = self.db.execute(
