@@ -54,21 +54,27 @@ class HostConfig:
 DEFAULT_PORT = 7071
 
 
-def load_local_settings(app_dir: Path) -> dict:
-    """Copy local.settings.json 'Values' into the environment (what is already set wins) and
-    return its 'Host' section (LocalHttpPort, CORS, CORSCredentials), as Core Tools reads it."""
+def read_local_settings(app_dir: Path) -> tuple[dict, dict]:
+    """local.settings.json's 'Values' and 'Host' sections (empty when there is no file)."""
     path = app_dir / "local.settings.json"
     if not path.is_file():
-        return {}
+        return {}, {}
     try:
         settings = json.loads(path.read_text(encoding="utf-8"))
     except ValueError as error:
         raise AppLoadError(f"local.settings.json: invalid JSON ({error})") from None
     if not isinstance(settings, dict):
         raise AppLoadError("local.settings.json: must be a JSON object")
-    for key, value in (settings.get("Values") or {}).items():
+    return settings.get("Values") or {}, settings.get("Host") or {}
+
+
+def load_local_settings(app_dir: Path) -> dict:
+    """Copy local.settings.json 'Values' into the environment (what is already set wins) and
+    return its 'Host' section (LocalHttpPort, CORS, CORSCredentials), as Core Tools reads it."""
+    values, host = read_local_settings(app_dir)
+    for key, value in values.items():
         os.environ.setdefault(key, str(value))
-    return settings.get("Host") or {}
+    return host
 
 
 def local_http_port(host_section: dict, given: int | None) -> int:
@@ -105,6 +111,11 @@ def build_config(
     function_key, function_key_origin = _key("DEVHOST_FUNCTION_KEY")
     system_key, system_key_origin = _key("DEVHOST_SYSTEM_KEY")
     cors = str((host_section or {}).get("CORS") or "")
+    if "*" in cors and (host_section or {}).get("CORSCredentials") is True:
+        raise AppLoadError(
+            "local.settings.json: Host.CORSCredentials cannot be true with CORS '*': "
+            "list the allowed origins instead"
+        )
     return HostConfig(
         app_dir=app_dir,
         data_dir=data_dir,

@@ -8,6 +8,7 @@ so the key is free again once the job is purged. Running and suspended jobs are 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -28,17 +29,23 @@ MAX_PAGES = 100  # a run purges at most this many pages of (100) jobs; the next 
 async def purge_expired(
     client: Any, days: int, delete_blobs: Callable[[str], int], now: datetime | None = None
 ) -> int:
-    """Purge the finished jobs created more than `days` ago; returns how many."""
+    """Purge the finished jobs created more than `days` ago; returns how many. A job whose
+    purge fails is logged and left for the next run; the others go on."""
     cutoff = (now or datetime.now(UTC)) - timedelta(days=days)
-    purged = 0
+    purged, failed = 0, set()
     for _ in range(MAX_PAGES):
         expired = await client.get_status_by(created_time_to=cutoff, runtime_status=FINISHED)
+        expired = [s for s in expired if s.instance_id not in failed]
         if not expired:
             break
         for status in expired:
-            await client.purge_instance_history(status.instance_id)
-            delete_blobs(status.instance_id)
-        purged += len(expired)
+            try:  # blobs first: a purged job's blobs would have nothing left to name them
+                await asyncio.to_thread(delete_blobs, status.instance_id)
+                await client.purge_instance_history(status.instance_id)
+                purged += 1
+            except Exception:
+                log.exception("retention: could not purge %s", status.instance_id)
+                failed.add(status.instance_id)
     if purged:
         log.info("retention: purged %d finished job(s) created before %s", purged, cutoff)
     return purged

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-import requests
 
 from tests.conftest import SEED
-from tests.support import FUNCTION_KEY, ROOT, SYSTEM_KEY, HostProcess, hosted, poll
+from tests.support import FUNCTION_KEY, ROOT, HostProcess, hosted, poll
+from tests.test_e2e import resume, suspended_job
 from tools.seed import expected_count, generate
 
 
@@ -24,6 +25,7 @@ def app(audit_table, tmp_path_factory) -> HostProcess:
         "AUDIT_TABLE_CONNECTION_STRING": audit_table,
         "AzureWebJobsStorage": audit_table,
         "IDEMPOTENCY_SECRET": "cli-test",
+        "STATUS_RETRY_AFTER_SECONDS": "1",  # as make run sets it
     }
     with hosted(ROOT, tmp_path_factory.mktemp("cli"), env) as host:
         yield host
@@ -84,11 +86,13 @@ class Terminal:
                 raise AssertionError("tmux is missing (.ci/run installs it)")
             pytest.skip("tmux is not installed")
         self.name = name
+        self.socket = ["-L", name]  # a server of its own, started with this process's env
         script = tmp_path / f"{name}.sh"
         script.write_text(f"{command}\necho EXIT=$?\nsleep 60\n")
         subprocess.run(
             [
                 self.tmux,
+                *self.socket,
                 "new-session",
                 "-d",
                 "-s",
@@ -105,14 +109,14 @@ class Terminal:
         )
 
     def screen(self) -> str:
-        pane = [self.tmux, "capture-pane", "-p", "-t", self.name]
+        pane = [self.tmux, *self.socket, "capture-pane", "-p", "-t", self.name]
         return subprocess.run(pane, capture_output=True, text=True, check=False).stdout
 
     def keys(self, *keys: str) -> None:
-        subprocess.run([self.tmux, "send-keys", "-t", self.name, *keys], check=True)
+        subprocess.run([self.tmux, *self.socket, "send-keys", "-t", self.name, *keys], check=True)
 
     def close(self) -> None:
-        subprocess.run([self.tmux, "kill-session", "-t", self.name], check=False)
+        subprocess.run([self.tmux, *self.socket, "kill-server"], check=False)
 
 
 def query_command(app: HostProcess, *args: str) -> str:
@@ -120,45 +124,39 @@ def query_command(app: HostProcess, *args: str) -> str:
 
 
 def test_a_progress_bar_in_a_real_terminal(app, tmp_path):
-    terminal = Terminal(
-        f"cli-{os.getpid()}-bar", query_command(app, "2021-10-01", "2021-10-20"), tmp_path
-    )
+    """The job is held until the bar shows, then let go: the bar fills and the count follows."""
+    key = "cli-bar"
+    job = suspended_job(app, key)
+    key = next(f"{key}-{n}" for n in range(5) if submitted_as(app, f"{key}-{n}") == job)
+    command = query_command(app, "2021-10-01", "2021-10-20", f"--idempotency-key {key}")
+    terminal = Terminal(f"cli-{os.getpid()}-bar", command, tmp_path)
     try:
+        poll(lambda: re.search(r"job: +\d+%\|.*\| \d+/\d+", terminal.screen()), 30, what="a bar")
+        resume(app, job)
         screen = poll(
             lambda: "EXIT=" in terminal.screen() and terminal.screen(), 60, what="the CLI"
         )
         assert "EXIT=0" in screen, screen
-        assert "job: 100%" in screen and "range" in screen, screen  # tqdm's bar, finished
+        assert re.search(r"job: 100%\|█+\| (\d+)/\1 ", screen), screen  # tqdm's bar, full
         count = expected_count(generate(**SEED), "2021-10-01", "2021-10-20")
         assert f"\n{count}\n" in screen, screen
     finally:
         terminal.close()
 
 
-def held_job(app: HostProcess, name: str) -> tuple[str, str]:
-    """An Idempotency-Key whose job is suspended (through the management API), so the CLI,
-    given the key, follows a job that surely runs until it is canceled."""
-    for attempt in range(5):
-        key = f"{name}-{attempt}"
-        submitted = app.get(
-            "/api/submit/query?s=2021-10-01&e=2021-10-20", headers={"Idempotency-Key": key}
-        )
-        job = submitted.json()["id"]
-        url = f"{app.base}/runtime/webhooks/durabletask/instances/{job}"
-        requests.post(f"{url}/suspend", params={"code": SYSTEM_KEY}, timeout=10)
-
-        def settled(url=url) -> str | None:
-            status = requests.get(url, params={"code": SYSTEM_KEY}, timeout=10).json()
-            return None if status["runtimeStatus"] == "Running" else status["runtimeStatus"]
-
-        if poll(settled, 10, what="the job held or done") == "Suspended":
-            return key, job
-    raise AssertionError("every job finished before it could be held")
+def submitted_as(app: HostProcess, key: str) -> str:
+    """The job an Idempotency-Key names (submitting again with the same dates finds it)."""
+    answer = app.get(
+        "/api/submit/query?s=2021-10-01&e=2021-10-20", headers={"Idempotency-Key": key}
+    )
+    return answer.json()["id"]
 
 
 @pytest.mark.parametrize("answer", ["flag", "y"])
 def test_ctrl_c_cancels_the_job(app, tmp_path, answer):
-    key, job = held_job(app, f"cli-{answer}")
+    key = f"cli-{answer}"
+    job = suspended_job(app, key)
+    key = next(f"{key}-{n}" for n in range(5) if submitted_as(app, f"{key}-{n}") == job)
     flag = "--cancel-on-interrupt" if answer == "flag" else ""
     command = query_command(app, "2021-10-01", "2021-10-20", f"--idempotency-key {key}", flag)
     terminal = Terminal(f"cli-{os.getpid()}-{answer}", command, tmp_path)

@@ -120,11 +120,13 @@ def test_wrong_methods_and_routes(app):
     assert missing.status_code == 404 and "error" in missing.json()
 
 
-def suspended_job(app: HostProcess) -> str:
+def suspended_job(app: HostProcess, key: str = "") -> str:
     """A job held still (suspended through the management API), so it is surely running when
-    it is canceled; a job that finished before it could be held is replaced (bounded)."""
-    for _ in range(5):
-        job = app.get("/api/submit/query?s=2021-10-01&e=2021-10-20").json()["id"]
+    it is canceled; a job that finished before it could be held is replaced (bounded). With
+    `key`, each try submits with the Idempotency-Key `key-<try>`."""
+    for attempt in range(5):
+        headers = {"Idempotency-Key": f"{key}-{attempt}"} if key else {}
+        job = app.get("/api/submit/query?s=2021-10-01&e=2021-10-20", headers=headers).json()["id"]
         url = f"{app.base}/runtime/webhooks/durabletask/instances/{job}"
         requests.post(f"{url}/suspend", params={"code": SYSTEM_KEY}, timeout=10)
 
@@ -135,6 +137,11 @@ def suspended_job(app: HostProcess) -> str:
         if poll(settled, 10, what="the job held or done") == "Suspended":
             return job
     raise AssertionError("every job finished before it could be held")
+
+
+def resume(app: HostProcess, job: str) -> None:
+    url = f"{app.base}/runtime/webhooks/durabletask/instances/{job}/resume"
+    assert requests.post(url, params={"code": SYSTEM_KEY}, timeout=10).status_code == 202
 
 
 def test_delete_cancels_a_job_and_polling_shows_it_canceled(app):

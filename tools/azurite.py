@@ -42,6 +42,8 @@ class PortInUseError(RuntimeError):
 def ensure_free(port: int, what: str, setting: str) -> None:
     """One clear line when the port is taken (an Azurite of another project, say)."""
     with socket.socket() as probe:
+        # as servers bind: a port a closed connection still holds (TIME_WAIT) is free
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:

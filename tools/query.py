@@ -119,8 +119,9 @@ def submit(client: PipelineClient, args: argparse.Namespace) -> Any:
         params={"s": args.start, "e": args.end},
         headers=headers,
     )
+    retries = {} if args.idempotency_key else {"retry_total": 0}  # a retry could start two jobs
     try:
-        first = client.send_request(request, _return_pipeline_response=True)
+        first = client.send_request(request, _return_pipeline_response=True, **retries)
     except AzureError as error:
         raise RefusedError(f"cannot reach {args.url}: {error}") from None
     if first.http_response.status_code != 202:
@@ -154,8 +155,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         bar.close(done=False)
         return interrupted(client, job.get("statusUri", ""), args.cancel_on_interrupt)
-    except HttpResponseError as error:
-        final = _body(error.response) or {"error": error.message}
+    except HttpResponseError as error:  # a poll refused (401, 404, ...): the API's message
+        bar.close(done=False)
+        print(f"error: {_body(error.response).get('error') or error.message}", file=sys.stderr)
+        return REFUSED
+    except AzureError as error:  # the service went away while the job ran
+        bar.close(done=False)
+        print(f"error: lost {args.url}: {error}", file=sys.stderr)
+        return FAILED
     bar.close(done=final.get("status") == "Completed")
     if args.json:
         print(json.dumps(final))
@@ -170,9 +177,10 @@ def main(argv: list[str] | None = None) -> int:
 def interrupted(client: PipelineClient, status_url: str, cancel_at_once: bool) -> int:
     """Ctrl-C: cancel the job if told to (or if the user says so), else leave it running."""
     if not cancel_at_once:
+        print(f"\nCancel the job ({status_url})? [y/N] ", end="", file=sys.stderr, flush=True)
         try:
-            answer = input(f"\nCancel the job ({status_url})? [y/N] ")
-        except (EOFError, KeyboardInterrupt):
+            answer = sys.stdin.readline()
+        except KeyboardInterrupt:
             answer = ""
         if answer.strip().lower() not in ("y", "yes"):
             print(f"left running: poll {status_url}", file=sys.stderr)

@@ -16,7 +16,7 @@ from datetime import date
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableClient
 
-from devhost.config import load_local_settings, local_http_port
+from devhost.config import local_http_port, read_local_settings
 from tools.azurite import ROOT, Azurite, PortInUseError, ensure_free, wait_for_port
 from tools.seed import expected_count, generate, upload
 
@@ -51,7 +51,7 @@ def host_port() -> int:
     """PORT, else local.settings.json Host.LocalHttpPort, else 7071 (as the host reads it)."""
     if os.environ.get("PORT"):
         return int(os.environ["PORT"])
-    return local_http_port(load_local_settings(ROOT), None)
+    return local_http_port(read_local_settings(ROOT)[1], None)
 
 
 def main() -> int:
@@ -63,20 +63,22 @@ def main() -> int:
     except PortInUseError as error:
         print(f"make run: {error}", file=sys.stderr)
         return 1
-    key = os.environ.get("DEVHOST_FUNCTION_KEY")
-    origin = "yours, from DEVHOST_FUNCTION_KEY" if key else "generated for this run"
-    key = key or secrets.token_urlsafe(24)
+    own_key = os.environ.get("DEVHOST_FUNCTION_KEY")
+    key = own_key or secrets.token_urlsafe(24)
+    # a generated key is shown by the host's banner (KEY=...); the user's own never is
+    shown = {} if own_key else {"DEVHOST_FUNCTION_KEY_ORIGIN": "generated for this run"}
     try:
         seed_once(azurite.connection_string)
         expected = expected_count(generate(**DEMO), *RANGE)
         env = {
             "FUNCTIONS_WORKER_PROCESS_COUNT": "2",  # fan-outs use both cores
             "JOB_RETENTION_SCHEDULE": "0 0 * * * *",  # hourly here: finished jobs leave sooner
+            "STATUS_RETRY_AFTER_SECONDS": "1",  # a local job takes seconds: poll each second
             **os.environ,
             "AUDIT_TABLE_CONNECTION_STRING": azurite.connection_string,
             "AzureWebJobsStorage": azurite.connection_string,  # range results (blobs)
             "DEVHOST_FUNCTION_KEY": key,
-            "DEVHOST_FUNCTION_KEY_ORIGIN": origin,  # the host's banner prints KEY=... with it
+            **shown,
             "IDEMPOTENCY_SECRET": os.environ.get("IDEMPOTENCY_SECRET") or local_secret(),
         }
         host = subprocess.Popen(
@@ -85,9 +87,14 @@ def main() -> int:
         try:
             wait_for_port(port, 30, host)
             base = f"http://127.0.0.1:{port}/api"
+            which_key = (
+                "KEY is your DEVHOST_FUNCTION_KEY"
+                if own_key
+                else ("Export the key above (the KEY= line)")
+            )
             print(
                 f"""
-Ready. Export the key above (the KEY= line), then submit a job (expected result for
+Ready. {which_key}, then submit a job (expected result for
 {RANGE[0]}..{RANGE[1]}: {expected}):
 
   curl -i -H "x-functions-key: $KEY" "{base}/submit/query?s={RANGE[0]}&e={RANGE[1]}"

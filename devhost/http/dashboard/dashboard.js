@@ -5,6 +5,7 @@
 const BASE = "/runtime/webhooks/durabletask";
 const KEY = new URLSearchParams(location.search).get("code") || "";
 const PAGE = 20;
+const MAX_READS = 20;
 const state = { token: "", next: "", open: null };
 const $ = (id) => document.getElementById(id);
 
@@ -57,12 +58,20 @@ function filters() {
 }
 
 async function loadList() {
+  // the API filters by status, id prefix and time; the name is filtered here, reading on
+  // (at most MAX_READS pages) until a page's worth of matches is found
   const { query, name } = filters();
-  const headers = state.token ? { "x-ms-continuation-token": state.token } : {};
-  const answer = await api(`/instances?${query}`, { headers });
-  if (answer.status !== 200) { $("count").textContent = `error ${answer.status}`; return; }
-  state.next = answer.headers.get("x-ms-continuation-token") || "";
-  const rows = answer.body.filter((i) => !name || i.name.toLowerCase().includes(name));
+  const rows = [];
+  let token = state.token;
+  for (let read = 0; read < MAX_READS; read++) {
+    const headers = token ? { "x-ms-continuation-token": token } : {};
+    const answer = await api(`/instances?${query}`, { headers });
+    if (answer.status !== 200) { $("count").textContent = `error ${answer.status}`; return; }
+    rows.push(...answer.body.filter((i) => !name || i.name.toLowerCase().includes(name)));
+    token = answer.headers.get("x-ms-continuation-token") || "";
+    if (!token || rows.length >= PAGE) break;
+  }
+  state.next = token;
   const body = $("rows");
   body.replaceChildren();
   for (const instance of rows) {
@@ -114,6 +123,7 @@ async function openDetail(instanceId) {
   state.open = instanceId;
   const path = `/instances/${encodeURIComponent(instanceId)}?showHistory=true&showHistoryOutput=true`;
   const answer = await api(path);
+  if (state.open !== instanceId) return;  // another job was opened meanwhile
   if (answer.status === 404) { closeDetail(); return; }
   const instance = answer.body;
   $("detail").hidden = false;
