@@ -13,7 +13,7 @@ import requests
 
 from tests.support import ROOT, SYSTEM_KEY, HostProcess, poll
 
-APP = ROOT / "tests" / "apps" / "dashboard"
+APP = ROOT / "tests" / "apps" / "conformance"
 CHROMIUM_FLAGS = [  # this machine's network is closed: no background connections
     "--no-sandbox",
     "--disable-gpu",
@@ -54,9 +54,7 @@ def page(tmp_path):
 
 
 def start(host: HostProcess, name: str, payload, instance_id: str) -> str:
-    response = requests.post(
-        f"{host.base}/api/start/{name}/{instance_id}", json=payload, timeout=10
-    )
+    response = host.request("POST", f"/api/start/{name}/{instance_id}", json=payload)
     assert response.status_code == 202, response.text
     return instance_id
 
@@ -67,8 +65,8 @@ def progress(page) -> int:
     return int(found.group(1)) if found else -1
 
 
-def test_the_dashboard_in_a_real_browser(start_host, page):
-    host = start_host(app=APP)
+def test_the_dashboard_in_a_real_browser(start_host, page, tmp_path):
+    host = start_host(app=APP, env={"CONFORMANCE_STATE_DIR": str(tmp_path)})
     for n in range(3):
         start(host, "Quick", n, f"quick-{n}")
     slow = start(host, "Steps", 60, "steps-1")
@@ -109,8 +107,8 @@ def test_the_dashboard_in_a_real_browser(start_host, page):
     assert status["runtimeStatus"] == "Terminated" and status["output"] == "dashboard"
 
 
-def test_the_page_is_closed_to_other_origins(start_host):
-    host = start_host(app=APP)
+def test_the_page_is_closed_to_other_origins(start_host, tmp_path):
+    host = start_host(app=APP, env={"CONFORMANCE_STATE_DIR": str(tmp_path)})
     page = requests.get(
         f"{host.base}/runtime/webhooks/durabletask/dashboard",
         params={"code": SYSTEM_KEY},

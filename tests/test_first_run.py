@@ -10,8 +10,11 @@ import socket
 import subprocess
 import sys
 
+import pytest
 import requests
 
+from devhost.config import build_config
+from devhost.errors import AppLoadError
 from tests.support import FUNCTION_KEY, ROOT, poll
 from tools.azurite import free_port
 
@@ -129,3 +132,10 @@ def test_make_run_refuses_a_taken_port_in_one_line():
             assert result.stderr.count("\n") == 1, result.stderr
             assert f"127.0.0.1:{port} is already in use" in result.stderr
             assert ("PORT" if "AZURITE_PORT" not in env else "AZURITE_PORT") in result.stderr
+
+
+def test_cors_wildcard_with_credentials_is_refused_as_core_tools_refuses_it(tmp_path):
+    with pytest.raises(AppLoadError, match="CORSCredentials cannot be true with CORS"):
+        build_config(
+            tmp_path, {}, tmp_path, "127.0.0.1", 7071, {"CORS": "*", "CORSCredentials": True}
+        )
