@@ -60,10 +60,15 @@ def _stored_range(status: Any) -> tuple[str, str] | None:
         return None
 
 
+def _poll_headers(req: func.HttpRequest, instance_id: str, settings: Settings) -> dict:
+    own_url = status_url(req.url, instance_id, settings.public_base_url)
+    return {"Location": own_url, "Retry-After": str(settings.status_retry_after_seconds)}
+
+
 def _accepted(req: func.HttpRequest, instance_id: str, settings: Settings) -> func.HttpResponse:
-    url = status_url(req.url, instance_id, settings.public_base_url)
-    headers = {"Location": url, "Retry-After": str(settings.status_retry_after_seconds)}
-    return json_response(202, {"id": instance_id, "statusUri": url}, headers)
+    """202 with the job's id and status URL (a submit, or a cancel)."""
+    headers = _poll_headers(req, instance_id, settings)
+    return json_response(202, {"id": instance_id, "statusUri": headers["Location"]}, headers)
 
 
 async def _start_idempotent(client: Any, key: str, job: dict, secret: str) -> str | None:
@@ -149,11 +154,6 @@ async def _find(req: func.HttpRequest, client: Any) -> tuple[str, Any, func.Http
     return instance_id, status, None
 
 
-def _poll_headers(req: func.HttpRequest, instance_id: str, settings: Settings) -> dict:
-    own_url = status_url(req.url, instance_id, settings.public_base_url)
-    return {"Location": own_url, "Retry-After": str(settings.status_retry_after_seconds)}
-
-
 async def job_status(req: func.HttpRequest, client: Any, settings: Settings) -> func.HttpResponse:
     """Answer a poll: 202 while running, 200 when finished, 404 for anything unknown."""
     instance_id, status, refused = await _find(req, client)
@@ -179,7 +179,4 @@ async def cancel_job(req: func.HttpRequest, client: Any, settings: Settings) -> 
         except Exception:
             log.exception("could not cancel %s", instance_id)
             return error_response(503, UNAVAILABLE, {"Retry-After": "10"})
-    url = status_url(req.url, instance_id, settings.public_base_url)
-    return json_response(
-        202, {"id": instance_id, "statusUri": url}, _poll_headers(req, instance_id, settings)
-    )
+    return _accepted(req, instance_id, settings)

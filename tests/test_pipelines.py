@@ -104,7 +104,10 @@ def triggers(workflow: dict) -> dict:
 def test_a_push_to_main_runs_the_tests_once():
     ci = load(ROOT / ".github" / "workflows" / "ci.yml")
     assert set(triggers(ci)) == {"pull_request", "workflow_call"}
-    assert [s.get("run") for s in ci["jobs"]["test"]["steps"] if "run" in s] == ["make test"]
+    runs = [s.get("run") for s in ci["jobs"]["test"]["steps"] if "run" in s]
+    assert runs[-1] == "make test" and runs[:-1] == [
+        "sudo apt-get install -y --no-install-recommends tmux"
+    ]
     [compile_infra] = [s["run"] for s in ci["jobs"]["bicep"]["steps"] if "run" in s]
     assert "az bicep build --file infra/main.bicep" in compile_infra
     deploy = load(ROOT / ".github" / "workflows" / "deploy.yml")
