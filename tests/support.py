@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 
 from tests.contract import assert_matches
@@ -174,3 +176,41 @@ def management_status(host: HostProcess, instance_id: str, **query: str) -> requ
         params=params,
         timeout=10,
     )
+
+
+def require_tool(*names: str, why: str) -> str:
+    """The path of the first of `names` found; without one, a skip (a failure under
+    CI_REQUIRES_ALL, which .ci/run and the pipelines set: there these tests must run)."""
+    found = next(filter(None, map(shutil.which, names)), None)
+    if found:
+        return found
+    message = f"{' or '.join(names)} is not installed ({why})"
+    if os.environ.get("CI_REQUIRES_ALL"):
+        raise AssertionError(message)
+    pytest.skip(message)
+
+
+def suspended_job(app: HostProcess, key: str = "") -> tuple[str, str]:
+    """A job of the app held still (suspended through the management API), so it surely runs
+    until it is canceled or resumed; a job that finished before it could be held is replaced
+    (bounded). With `key`, try n submits with the Idempotency-Key `key-n`. Returns the job and
+    the key it was submitted with ("" without `key`)."""
+    for attempt in range(5):
+        used = f"{key}-{attempt}" if key else ""
+        headers = {"Idempotency-Key": used} if used else {}
+        job = app.get("/api/submit/query?s=2021-10-01&e=2021-10-20", headers=headers).json()["id"]
+        url = f"{app.base}/runtime/webhooks/durabletask/instances/{job}"
+        requests.post(f"{url}/suspend", params={"code": SYSTEM_KEY}, timeout=10)
+
+        def settled(url: str = url) -> str | None:
+            status = requests.get(url, params={"code": SYSTEM_KEY}, timeout=10).json()
+            return status["runtimeStatus"] if status["runtimeStatus"] != "Running" else None
+
+        if poll(settled, 10, what="the job held or done") == "Suspended":
+            return job, used
+    raise AssertionError("every job finished before it could be held")
+
+
+def resume(app: HostProcess, job: str) -> None:
+    url = f"{app.base}/runtime/webhooks/durabletask/instances/{job}/resume"
+    assert requests.post(url, params={"code": SYSTEM_KEY}, timeout=10).status_code == 202

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,8 +13,16 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SEED
-from tests.support import FUNCTION_KEY, ROOT, HostProcess, hosted, poll
-from tests.test_e2e import resume, suspended_job
+from tests.support import (
+    FUNCTION_KEY,
+    ROOT,
+    HostProcess,
+    hosted,
+    poll,
+    require_tool,
+    resume,
+    suspended_job,
+)
 from tools.seed import expected_count, generate
 
 
@@ -80,11 +87,7 @@ class Terminal:
     """One tmux session running one command; the pane is read with capture-pane."""
 
     def __init__(self, name: str, command: str, tmp_path: Path) -> None:
-        self.tmux = shutil.which("tmux") or ""
-        if not self.tmux:
-            if os.environ.get("CI_REQUIRES_ALL"):
-                raise AssertionError("tmux is missing (.ci/run installs it)")
-            pytest.skip("tmux is not installed")
+        self.tmux = require_tool("tmux", why="the CLI's terminal tests")
         self.name = name
         self.socket = ["-L", name]  # a server of its own, started with this process's env
         script = tmp_path / f"{name}.sh"
@@ -125,9 +128,7 @@ def query_command(app: HostProcess, *args: str) -> str:
 
 def test_a_progress_bar_in_a_real_terminal(app, tmp_path):
     """The job is held until the bar shows, then let go: the bar fills and the count follows."""
-    key = "cli-bar"
-    job = suspended_job(app, key)
-    key = next(f"{key}-{n}" for n in range(5) if submitted_as(app, f"{key}-{n}") == job)
+    job, key = suspended_job(app, "cli-bar")
     command = query_command(app, "2021-10-01", "2021-10-20", f"--idempotency-key {key}")
     terminal = Terminal(f"cli-{os.getpid()}-bar", command, tmp_path)
     try:
@@ -144,19 +145,9 @@ def test_a_progress_bar_in_a_real_terminal(app, tmp_path):
         terminal.close()
 
 
-def submitted_as(app: HostProcess, key: str) -> str:
-    """The job an Idempotency-Key names (submitting again with the same dates finds it)."""
-    answer = app.get(
-        "/api/submit/query?s=2021-10-01&e=2021-10-20", headers={"Idempotency-Key": key}
-    )
-    return answer.json()["id"]
-
-
 @pytest.mark.parametrize("answer", ["flag", "y"])
 def test_ctrl_c_cancels_the_job(app, tmp_path, answer):
-    key = f"cli-{answer}"
-    job = suspended_job(app, key)
-    key = next(f"{key}-{n}" for n in range(5) if submitted_as(app, f"{key}-{n}") == job)
+    job, key = suspended_job(app, f"cli-{answer}")
     flag = "--cancel-on-interrupt" if answer == "flag" else ""
     command = query_command(app, "2021-10-01", "2021-10-20", f"--idempotency-key {key}", flag)
     terminal = Terminal(f"cli-{os.getpid()}-{answer}", command, tmp_path)

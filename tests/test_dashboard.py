@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 import requests
 
-from tests.support import ROOT, SYSTEM_KEY, HostProcess, poll
+from tests.support import ROOT, SYSTEM_KEY, HostProcess, poll, require_tool
 
 APP = ROOT / "tests" / "apps" / "conformance"
 CHROMIUM_FLAGS = [  # this machine's network is closed: no background connections
@@ -26,21 +25,12 @@ CHROMIUM_FLAGS = [  # this machine's network is closed: no background connection
 SCREENSHOT = os.environ.get("DASHBOARD_SCREENSHOT")  # where to save one, e.g. docs/dashboard.png
 
 
-def chromium() -> str:
-    """Debian's chromium (.ci/run installs it), or the Google Chrome of a hosted CI image."""
-    found = next(filter(None, map(shutil.which, ("chromium", "google-chrome"))), None)
-    if not found:
-        if os.environ.get("CI_REQUIRES_ALL"):
-            raise AssertionError("Debian's chromium is missing (.ci/run installs it)")
-        pytest.skip("Debian's chromium is not installed")
-    return found
-
-
 @pytest.fixture
 def page(tmp_path):
     from playwright.sync_api import sync_playwright
 
-    executable = chromium()
+    # Debian's chromium (.ci/run installs it), or the Google Chrome of a hosted CI image
+    executable = require_tool("chromium", "google-chrome", why="the dashboard's browser test")
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
             str(tmp_path / "profile"),  # a new, empty profile

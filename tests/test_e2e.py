@@ -11,7 +11,15 @@ from azure.storage.blob import BlobServiceClient
 from shared.range_results import CONTAINER
 from tests.conftest import SEED
 from tests.contract import assert_matches
-from tests.support import FUNCTION_KEY, ROOT, SYSTEM_KEY, HostProcess, hosted, poll, wait_done
+from tests.support import (
+    FUNCTION_KEY,
+    ROOT,
+    SYSTEM_KEY,
+    HostProcess,
+    hosted,
+    suspended_job,
+    wait_done,
+)
 from tools.seed import expected_count, generate
 
 
@@ -120,32 +128,8 @@ def test_wrong_methods_and_routes(app):
     assert missing.status_code == 404 and "error" in missing.json()
 
 
-def suspended_job(app: HostProcess, key: str = "") -> str:
-    """A job held still (suspended through the management API), so it is surely running when
-    it is canceled; a job that finished before it could be held is replaced (bounded). With
-    `key`, each try submits with the Idempotency-Key `key-<try>`."""
-    for attempt in range(5):
-        headers = {"Idempotency-Key": f"{key}-{attempt}"} if key else {}
-        job = app.get("/api/submit/query?s=2021-10-01&e=2021-10-20", headers=headers).json()["id"]
-        url = f"{app.base}/runtime/webhooks/durabletask/instances/{job}"
-        requests.post(f"{url}/suspend", params={"code": SYSTEM_KEY}, timeout=10)
-
-        def settled(url=url) -> str | None:
-            status = requests.get(url, params={"code": SYSTEM_KEY}, timeout=10).json()
-            return status["runtimeStatus"] if status["runtimeStatus"] != "Running" else None
-
-        if poll(settled, 10, what="the job held or done") == "Suspended":
-            return job
-    raise AssertionError("every job finished before it could be held")
-
-
-def resume(app: HostProcess, job: str) -> None:
-    url = f"{app.base}/runtime/webhooks/durabletask/instances/{job}/resume"
-    assert requests.post(url, params={"code": SYSTEM_KEY}, timeout=10).status_code == 202
-
-
 def test_delete_cancels_a_job_and_polling_shows_it_canceled(app):
-    job = suspended_job(app)
+    job, _ = suspended_job(app)
     canceled = app.request("DELETE", f"/api/status/{job}")
     assert canceled.status_code == 202
     assert_matches("DELETE", "/status/{id}", canceled)

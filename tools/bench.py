@@ -180,20 +180,31 @@ async def _burst(session: aiohttp.ClientSession, base: str, first: int, count: i
     return await asyncio.gather(*(submit(first + i) for i in range(count)))
 
 
-def _wait_completed(database: Path, ids: list[str], timeout: float) -> list[tuple[float, float]]:
-    """(created, completed) epochs from the host's store, polling every 50 ms: the status API
-    gives whole seconds only."""
+def _wait(database: Path, done: Callable[[Store], bool], timeout: float, what: str) -> None:
+    """Poll the host's store every 50 ms until `done` (reading it, never writing)."""
     store = Store(database)
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
-            rows = store.completion_times(ids)
-            if len(rows) == len(ids):
-                return rows
+            if done(store):
+                return
             time.sleep(0.05)
     finally:
         store.close()
-    raise TimeoutError(f"{len(ids)} jobs did not all complete in {timeout}s")
+    raise TimeoutError(f"{what} within {timeout}s")
+
+
+def _wait_completed(database: Path, ids: list[str], timeout: float) -> list[tuple[float, float]]:
+    """(created, completed) epochs from the host's store, polling every 50 ms: the status API
+    gives whole seconds only."""
+    rows: list[tuple[float, float]] = []
+
+    def all_completed(store: Store) -> bool:
+        rows[:] = store.completion_times(ids)
+        return len(rows) == len(ids)
+
+    _wait(database, all_completed, timeout, f"{len(ids)} jobs did not all complete")
+    return rows
 
 
 async def _submit_burst(base: str, first: int, count: int) -> tuple[float, list[str]]:
@@ -277,19 +288,6 @@ def memory(host: Host, jobs: int) -> dict:
         done += batch
     size = sum(p.stat().st_size for p in host.data.glob("*.sqlite*"))
     return {"jobs": done, "peak_rss_mib": host.peak_rss_mib(), "database_mib": size / 2**20}
-
-
-def _wait(database: Path, done: Callable[[Store], bool], timeout: float, what: str) -> None:
-    store = Store(database)
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            if done(store):
-                return
-            time.sleep(0.1)
-    finally:
-        store.close()
-    raise TimeoutError(f"{what} within {timeout}s")
 
 
 def retention(host: Host, rounds: int, per_round: int) -> dict:

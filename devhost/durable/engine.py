@@ -178,13 +178,14 @@ class Engine:
     def restart(self, instance_id: str, new_id: str | None) -> Instance:
         """Start the instance's orchestrator again with its input, under `new_id` or its own
         id (which must have finished)."""
-        old = None if is_entity(instance_id) else self.store.get_instance(instance_id)
-        if old is None:
+        try:
+            old = self.instance(instance_id)
+        except errors.ApiError:  # the extension answers an unknown one with 400, not 404
             raise errors.ApiError(
                 400,
                 f"An orchestration with the instanceId {instance_id} was not found.",
                 "InstanceId does not match a valid orchestration instance.",
-            )
+            ) from None
         return self.start(old.name, new_id or instance_id, old.input)
 
     def rewind(self, instance_id: str, reason: str | None) -> None:

@@ -1,4 +1,5 @@
-"""The engine's records: what an instance, a task, a message, a work item and an episode are.
+"""The host's records: what an instance, a task, a message, a work item and an episode are,
+and a timer trigger's schedule status (which the store keeps beside them).
 
 Every layer speaks these types: the store reads and writes them, the turn computes them, the
 HTTP layer renders them. Nothing here does I/O.

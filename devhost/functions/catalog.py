@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devhost.errors import AppLoadError
-from devhost.functions.schedule import ScheduleError, parse_schedule
+from devhost.functions.schedule import Schedule, ScheduleError, parse_schedule
 
 TRIGGERS = {
     "httpTrigger": "http",
@@ -37,6 +37,7 @@ class FunctionSpec:
     bindings: list[dict]
     kind: str = ""
     trigger: dict = field(default_factory=dict)
+    schedule: Schedule | None = None  # a timer's, parsed (and so checked) at load
 
     @property
     def module_name(self) -> str:
@@ -92,9 +93,10 @@ def load_spec(folder: Path) -> tuple[FunctionSpec | None, list[str]]:
     triggers = [b for b in bindings if b.get("type") in TRIGGERS] if not problems else []
     if not problems and len(triggers) != 1:
         problems = [f"{name}/function.json: needs exactly one trigger binding"]
+    schedule = None
     if not problems and triggers[0]["type"] == "timerTrigger":
         try:
-            parse_schedule(str(triggers[0].get("schedule", "")), os.environ)
+            schedule = parse_schedule(str(triggers[0].get("schedule", "")), os.environ)
         except ScheduleError as error:
             problems = [f"{name}/function.json: {error}"]
     if problems:
@@ -110,6 +112,7 @@ def load_spec(folder: Path) -> tuple[FunctionSpec | None, list[str]]:
         bindings=bindings,
         kind=TRIGGERS[triggers[0]["type"]],
         trigger=triggers[0],
+        schedule=schedule,
     )
     return (None if data.get("disabled") is True else spec), []
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 import traceback
 from collections.abc import Callable
@@ -24,7 +23,7 @@ from devhost.durable.model import TimerStatus
 from devhost.functions.bindings import arguments
 from devhost.functions.catalog import FunctionSpec
 from devhost.functions.invoker import Invoker
-from devhost.functions.schedule import SEARCH_DAYS, Cron, Schedule, parse_schedule
+from devhost.functions.schedule import SEARCH_DAYS, Cron, Schedule
 from devhost.store.sqlite import Store
 
 log = logging.getLogger("devhost.timers")
@@ -64,7 +63,7 @@ class TimerRunner:
 
     async def _loop(self, spec: FunctionSpec) -> None:
         trigger = spec.trigger
-        schedule = parse_schedule(str(trigger["schedule"]), os.environ)  # checked at load
+        schedule = spec.schedule
         use_monitor = str(trigger.get("useMonitor", True)).lower() != "false"
         monitored = use_monitor and not schedule.frequent
         status = self._read(spec.name) if monitored else None
