@@ -8,22 +8,28 @@ IAC    := .tools/checkov
 
 deps: $(VENV)/.installed node_modules/.installed
 
+# The installs say one line each and nothing more unless something goes wrong (pip --quiet
+# still prints warnings and errors; npm prints its errors on stderr and its "added N packages"
+# summary, at any loglevel but silent, on stdout), so README.md can say what a first run adds.
 $(VENV)/.installed: requirements.txt requirements-dev.txt
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-	touch $@
+	@echo "installing Python packages into $(VENV) (requirements-dev.txt)"
+	@$(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
 
 $(IAC)/.installed: requirements-iac.txt  ## checkov, apart: it pins its own shared libraries
-	$(PYTHON) -m venv $(IAC)
-	$(IAC)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-iac.txt
-	touch $@
+	@echo "installing checkov into $(IAC) (requirements-iac.txt)"
+	@$(PYTHON) -m venv $(IAC)
+	@$(IAC)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-iac.txt
+	@touch $@
 
 node_modules/.installed: package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
-	touch $@
+	@echo "installing Azurite into node_modules (package-lock.json)"
+	@npm ci --no-audit --no-fund --loglevel=error >/dev/null
+	@touch $@
 
-run: deps  ## Azurite + demo data + the local host on 127.0.0.1:7071
-	$(PY) -m tools.run_local
+run: deps  ## Azurite + demo data + the local host on 127.0.0.1:7071 (prints README's block)
+	@$(PY) -m tools.run_local
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .

@@ -71,11 +71,14 @@ async def serve(
     engine = Engine(store, invoker, config.max_activities, config.max_orchestrators)
     urls = management_urls(config.public_base, config.hub_name, config.system_key)
     api = ManagementApi(engine, lambda instance_id: instance_links(urls, instance_id))
-    rpc_runner = web.AppRunner(rpc_app(api), access_log=None)
+    # both listeners get the same guard: the RPC port needs no key and is as reachable
+    limits = ListenerLimits(config.max_connections, config.header_timeout, config.idle_timeout)
+    rpc_runner = GuardedAppRunner(rpc_app(api), limits, access_log=None, shutdown_timeout=2)
     await rpc_runner.setup()
     rpc_site = web.TCPSite(rpc_runner, "127.0.0.1", 0)
     await rpc_site.start()
     rpc_port = rpc_site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    log.debug("the Durable SDK's RPC endpoint: http://127.0.0.1:%d/durabletask/", rpc_port)
     binding = client_binding(
         config.public_base,
         f"http://127.0.0.1:{rpc_port}/durabletask/",
@@ -87,7 +90,6 @@ async def serve(
         for spec in invoker.functions.values()
         if spec.kind == "http"
     ]
-    limits = ListenerLimits(config.max_connections, config.header_timeout, config.idle_timeout)
     runner = GuardedAppRunner(
         public_app(config, handlers, api, MAX_BODY), limits, access_log=None, shutdown_timeout=2
     )
@@ -125,8 +127,8 @@ async def serve(
         engine_task.cancel()
         timer_task.cancel()
         await asyncio.gather(engine_task, timer_task, return_exceptions=True)
-        await runner.cleanup()
-        await rpc_runner.cleanup()
+        # together: each waits up to its shutdown_timeout (2 s) for requests still in flight
+        await asyncio.gather(runner.cleanup(), rpc_runner.cleanup())
 
 
 def open_state(config: HostConfig) -> tuple[DataFolderLock, Store]:
@@ -182,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        if invoker.remote is not None:  # a worker that dies from now on is replaced at once
+            invoker.remote.attach(loop)
         await serve(config, invoker, store, stop, in_error)
 
     try:

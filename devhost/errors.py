@@ -66,10 +66,6 @@ def invalid_operation(message: str) -> ApiError:
     return ApiError(500, message, "Something went wrong while processing your request")
 
 
-def conflict(status: str) -> ApiError:
-    return invalid_operation(f"An Orchestration instance with the status {status} already exists.")
-
-
 def unknown_orchestrator(name: str) -> ApiError:
     return bad_argument(
         f"The function '{name}' doesn't exist, is disabled, or is not an orchestrator function. "

@@ -62,7 +62,7 @@ param auditSecretName string = 'audit-storage-connection-string'
 param maxRangeDays int = 366
 param partitionDays int = 1
 param maxActivitiesInFlight int = 16
-param maxActivitiesPerJob int = 48
+param maxActivitiesPerJob int = 16
 
 @secure()
 @description('Keys the job ids derived from Idempotency-Key headers (HMAC): azd generates it once per environment and keeps it.')

@@ -30,7 +30,7 @@ class Settings:
     table_name: str = "audit"
     max_range_days: int = 366
     partition_days: int = 1
-    max_activities_per_job: int = 48
+    max_activities_per_job: int = 16
     max_in_flight: int = 16
     retry_attempts: int = 4
     retry_first_interval_ms: int = 2000
@@ -49,7 +49,7 @@ class Settings:
             table_name=env.get("AUDIT_TABLE_NAME", "").strip() or "audit",
             max_range_days=_int(env, "MAX_RANGE_DAYS", 366, 1, 36600),
             partition_days=_int(env, "PARTITION_DAYS", 1, 1, 3660),
-            max_activities_per_job=_int(env, "MAX_ACTIVITIES_PER_JOB", 48, 1, 1000),
+            max_activities_per_job=_int(env, "MAX_ACTIVITIES_PER_JOB", 16, 1, 1000),
             max_in_flight=_int(env, "MAX_ACTIVITIES_IN_FLIGHT", 16, 1, 1000),
             retry_attempts=_int(env, "ACTIVITY_RETRY_ATTEMPTS", 4, 1, 20),
             retry_first_interval_ms=_int(

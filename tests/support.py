@@ -11,12 +11,18 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 import requests
+from azure.storage.blob import BlobServiceClient
 
+from shared.orchestration import days_per_activity
+from shared.partitions import key_ranges
+from shared.range_results import CONTAINER
+from shared.settings import Settings
 from tests.contract import assert_matches
 from tools.azurite import free_port
 
@@ -135,6 +141,24 @@ class HostProcess:
     def logs(self) -> str:
         return self.log.read_text(errors="replace")
 
+    @property
+    def rpc_port(self) -> int:
+        """The loopback port the Durable SDK calls (rpcBaseUrl): a free port chosen at each
+        start, found as the host process's other listening socket (/proc: its socket inodes)."""
+        assert self.process is not None
+        inodes = set()
+        for fd in Path(f"/proc/{self.process.pid}/fd").iterdir():
+            try:
+                target = os.readlink(fd)
+            except FileNotFoundError:  # closed meanwhile
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[len("socket:[") : -1])
+        sockets = [line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:]]
+        ports = {int(f[1].split(":")[1], 16) for f in sockets if f[3] == "0A" and f[9] in inodes}
+        (rpc,) = ports - {self.port}  # 0A: LISTEN
+        return rpc
+
 
 @contextmanager
 def hosted(app: Path, data: Path, env: dict[str, str]) -> Iterator[HostProcess]:
@@ -157,9 +181,13 @@ def wait_done(host: HostProcess, status_path: str, timeout: float = 60) -> dict:
     return poll(finished, timeout, interval=0.1, what=status_path)
 
 
-def assert_completed_once(host: HostProcess, instance_id: str, ranges: int) -> None:
+def assert_completed_once(host: HostProcess, instance_id: str, start: str, end: str) -> None:
     """From the history: the job completed once and each task's result was recorded once: one
-    per range, then the count and the clean-up."""
+    per range of the job's plan, then the count and the clean-up; and the clean-up left none of
+    the job's blobs (AzureWebJobsStorage, as the host was given it)."""
+    first, last = date.fromisoformat(start), date.fromisoformat(end)
+    width = days_per_activity(first, last, Settings.from_env(host.env))
+    ranges = len(key_ranges(first, last, width))
     history = management_status(host, instance_id, showHistory="true").json()["historyEvents"]
     kinds = Counter(e["EventType"] for e in history)
     assert kinds["ExecutionCompleted"] == 1
@@ -167,6 +195,9 @@ def assert_completed_once(host: HostProcess, instance_id: str, ranges: int) -> N
     # each completion folded into its own TaskScheduled: a second one would find none
     assert all("ScheduledTime" in e for e in done) and kinds["TaskScheduled"] == 0
     assert len(done) == ranges + 2
+    blobs = BlobServiceClient.from_connection_string(host.env["AzureWebJobsStorage"])
+    left = blobs.get_container_client(CONTAINER).list_blobs(name_starts_with=f"{instance_id}/")
+    assert [b.name for b in left] == []
 
 
 def management_status(host: HostProcess, instance_id: str, **query: str) -> requests.Response:
@@ -178,16 +209,20 @@ def management_status(host: HostProcess, instance_id: str, **query: str) -> requ
     )
 
 
-def require_tool(*names: str, why: str) -> str:
-    """The path of the first of `names` found; without one, a skip (a failure under
-    CI_REQUIRES_ALL, which .ci/run and the pipelines set: there these tests must run)."""
-    found = next(filter(None, map(shutil.which, names)), None)
-    if found:
-        return found
-    message = f"{' or '.join(names)} is not installed ({why})"
+def skip_or_fail(message: str) -> NoReturn:
+    """A test that cannot run here skips, saying why; under CI_REQUIRES_ALL, which .ci/run and
+    the pipelines set, it fails instead: there every test must run."""
     if os.environ.get("CI_REQUIRES_ALL"):
         raise AssertionError(message)
     pytest.skip(message)
+
+
+def require_tool(*names: str, why: str) -> str:
+    """The path of the first of `names` found; without one, skip_or_fail."""
+    found = next(filter(None, map(shutil.which, names)), None)
+    if found:
+        return found
+    skip_or_fail(f"{' or '.join(names)} is not installed ({why})")
 
 
 def suspended_job(app: HostProcess, key: str = "") -> tuple[str, str]:

@@ -1,5 +1,6 @@
 """The caller's CLI (tools/query.py) against the app on the local host: the count, --json, the
-API's errors, and in a real terminal (tmux) the progress bar and Ctrl-C cancelling the job."""
+API's errors, --key over the environment, a failed job, a job another caller cancels, and in a
+real terminal (tmux) the progress bar and Ctrl-C cancelling the job."""
 
 from __future__ import annotations
 
@@ -38,8 +39,12 @@ def app(audit_table, tmp_path_factory) -> HostProcess:
         yield host
 
 
-def cli(app: HostProcess, *args: str, key: str = FUNCTION_KEY) -> subprocess.CompletedProcess:
-    env = {"PATH": os.environ["PATH"], "AUDIT_API_KEY": key} if key else {"PATH": "/usr/bin"}
+def cli(
+    app: HostProcess, *args: str, key: str = FUNCTION_KEY, env: dict | None = None
+) -> subprocess.CompletedProcess:
+    """The CLI against `app`, with `key` as $AUDIT_API_KEY (none if empty), or exactly `env`."""
+    if env is None:
+        env = {"PATH": os.environ["PATH"], "AUDIT_API_KEY": key} if key else {"PATH": "/usr/bin"}
     return subprocess.run(
         [sys.executable, "-m", "tools.query", *args, "--url", f"{app.base}/api"],
         cwd=ROOT,
@@ -81,6 +86,84 @@ def test_the_api_refusing_is_exit_code_2_with_its_message(app, args, key, messag
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith(message)
     assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("env", "flag", "code", "message"),
+    [
+        ({}, FUNCTION_KEY, 0, None),  # no variable: the flag alone
+        ({"AUDIT_API_KEY": "wrong", "KEY": "wrong"}, FUNCTION_KEY, 0, None),  # the flag wins
+        ({"AUDIT_API_KEY": FUNCTION_KEY}, "wrong", 2, "error: Unauthorized"),  # even a bad one
+        ({"KEY": FUNCTION_KEY}, "", 0, None),  # no flag: $KEY, as make run says to export
+    ],
+)
+def test_the_key_flag_is_used_instead_of_the_environment(app, env, flag, code, message):
+    args = ["2021-10-01", "2021-10-03", "--no-progress", *(["--key", flag] if flag else [])]
+    result = cli(app, *args, env={"PATH": os.environ["PATH"], **env})
+    assert result.returncode == code, result.stderr
+    if message:
+        assert result.stderr.strip().splitlines()[-1].startswith(message), result.stderr
+    else:
+        truth = expected_count(generate(**SEED), "2021-10-01", "2021-10-03")
+        assert result.stdout.strip() == str(truth)
+
+
+def test_a_failed_job_is_exit_code_1_with_the_apis_message(audit_table, start_host):
+    """A job whose every range fails (the table does not exist, one attempt per range)."""
+    failing = start_host(
+        env={
+            "AUDIT_TABLE_CONNECTION_STRING": audit_table,
+            "AzureWebJobsStorage": audit_table,
+            "AUDIT_TABLE_NAME": "nosuchtable",
+            "ACTIVITY_RETRY_ATTEMPTS": "1",
+            "STATUS_RETRY_AFTER_SECONDS": "1",
+        }
+    )
+    result = cli(failing, "2021-10-01", "2021-10-03", "--json")
+    assert result.returncode == 1, result.stderr
+    final = json.loads(result.stdout)
+    assert final["status"] == "Failed" and final["result"] is None
+    assert result.stderr.strip().splitlines()[-1] == "error: The job failed."
+
+
+def test_a_job_canceled_by_someone_else_is_shown_canceled(app, tmp_path):
+    """While the CLI follows a held job, another caller cancels it (DELETE): the CLI ends with
+    the API's message and exit code 1."""
+    job, key = suspended_job(app, "cli-other")
+    errors = tmp_path / "stderr.txt"
+    with errors.open("w") as stderr:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tools.query",
+                "2021-10-01",
+                "2021-10-20",
+                "--idempotency-key",
+                key,
+                "--url",
+                f"{app.base}/api",
+            ],
+            cwd=ROOT,
+            env={"PATH": os.environ["PATH"], "AUDIT_API_KEY": FUNCTION_KEY},
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )
+    try:
+        # the bar is drawn from a poll's progress: the CLI is following the job
+        poll(lambda: re.search(r"job: +\d+%\|", errors.read_text()), 30, what="the CLI polling")
+        assert app.request("DELETE", f"/api/status/{job}").status_code == 202
+        stdout, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=30)
+    shown = errors.read_text()
+    assert process.returncode == 1, shown
+    assert shown.strip().splitlines()[-1] == "error: The job was canceled.", shown
+    assert stdout == ""  # no count
+    assert app.get(f"/api/status/{job}").json()["status"] == "Canceled"
 
 
 class Terminal:

@@ -98,6 +98,30 @@ def test_the_dashboard_in_a_real_browser(start_host, page, tmp_path):
     assert status["runtimeStatus"] == "Terminated" and status["output"] == "dashboard"
 
 
+def test_the_refresh_keeps_the_applied_filters_not_half_typed_ones(start_host, page, tmp_path):
+    """Filters typed but not applied change nothing: the periodic refresh still lists what the
+    last Apply asked for (a job started afterwards shows up under it)."""
+    host = start_host(app=APP, env={"CONFORMANCE_STATE_DIR": str(tmp_path)})
+    for n in range(2):
+        start(host, "Quick", n, f"quick-{n}")
+    page.goto(f"{host.base}/runtime/webhooks/durabletask/dashboard?code={SYSTEM_KEY}")
+    rows = page.locator("#rows tr")
+    page.select_option("select[name=runtimeStatus]", "Completed")
+    page.click("#filters button[type=submit]")
+    poll(lambda: rows.count() == 2, 20, what="the two completed jobs")
+
+    page.fill("input[name=name]", "matches-nothing")  # typed, not applied
+    page.select_option("select[name=runtimeStatus]", "Failed")
+    start(host, "Quick", 2, "quick-2")
+    poll(
+        lambda: "quick-2" in page.locator("#rows").inner_text(),
+        20,
+        what="a refresh with the applied filters listing the new job",
+    )
+    assert rows.count() == 3
+    assert page.input_value("input[name=name]") == "matches-nothing"  # the typing is kept
+
+
 def test_the_page_is_closed_to_other_origins(start_host, tmp_path):
     host = start_host(app=APP, env={"CONFORMANCE_STATE_DIR": str(tmp_path)})
     page = requests.get(
@@ -112,3 +136,11 @@ def test_the_page_is_closed_to_other_origins(start_host, tmp_path):
     script = requests.get(f"{host.base}/runtime/webhooks/durabletask/dashboard.js", timeout=10)
     assert script.status_code == 200 and "innerHTML" not in script.text
     assert Path(ROOT, "devhost", "http", "dashboard", "dashboard.js").read_text() == script.text
+
+
+def test_the_status_filter_offers_every_runtime_status():
+    from devhost.durable.model import RuntimeStatus
+
+    html = (ROOT / "devhost" / "http" / "dashboard" / "index.html").read_text()
+    offered = re.findall(r"<option>(\w+)</option>", html)
+    assert sorted(offered) == sorted(RuntimeStatus)

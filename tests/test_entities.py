@@ -4,6 +4,9 @@ entity HTTP API, operations in order, and state that survives a SIGKILL."""
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime
+
 import requests
 
 from tests.support import HostProcess, poll
@@ -79,6 +82,64 @@ def test_the_entity_http_api(start_host, tmp_path):
     assert webhook(host, "POST", "instances/@tally@api/terminate").status_code == 404
     unkeyed = requests.get(f"{host.base}/runtime/webhooks/durabletask/{path}", timeout=10)
     assert unkeyed.status_code == 401
+
+
+def test_entity_lists_filter_by_last_operation_time_and_page(start_host, tmp_path):
+    """GET /entities/{name}: lastOperationTimeFrom/To, top with x-ms-continuation-token paging,
+    and '$' as the empty key, as the extension's HandleListEntitiesRequestAsync reads them."""
+    host = start(start_host, tmp_path)
+
+    def signal_and_wait(key: str) -> None:
+        path = f"entities/tally/{key}"
+        assert webhook(host, "POST", path, params={"op": "add"}, json="1").status_code == 202
+        poll(lambda: webhook(host, "GET", path).status_code == 200, 10, what=f"entity {key}")
+
+    def listed(**params) -> list[str]:
+        response = webhook(host, "GET", "entities/Tally", params=params)
+        assert response.status_code == 200
+        stamps = [e["lastOperationTime"] for e in response.json()]
+        assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", t) for t in stamps)
+        return [e["entityId"]["key"] for e in response.json()]
+
+    signal_and_wait("a")
+    between = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # after a's last operation
+    signal_and_wait("b")
+    signal_and_wait("c")
+    assert listed() == ["a", "b", "c"]
+    assert listed(lastOperationTimeFrom=between) == ["b", "c"]
+    assert listed(lastOperationTimeTo=between) == ["a"]
+    assert listed(lastOperationTimeFrom="2000-01-01T00:00:00Z", lastOperationTimeTo=between) == [
+        "a"
+    ]
+    assert listed(lastOperationTimeFrom="not a date") == ["a", "b", "c"]  # ignored, as TryParse
+
+    pages, token = [], ""
+    while len(pages) < 5:
+        response = webhook(
+            host,
+            "GET",
+            "entities/Tally",
+            params={"top": 2},
+            headers={"x-ms-continuation-token": token},
+        )
+        assert response.status_code == 200
+        pages.append([e["entityId"]["key"] for e in response.json()])
+        token = response.headers["x-ms-continuation-token"]
+        if not token:
+            break
+    assert pages == [["a", "b"], ["c"]]
+    query = {"top": 1, "lastOperationTimeFrom": between}
+    first = webhook(host, "GET", "entities/Tally", params=query)
+    assert [e["entityId"]["key"] for e in first.json()] == ["b"]
+    token = first.headers["x-ms-continuation-token"]
+    second = webhook(
+        host, "GET", "entities/Tally", params=query, headers={"x-ms-continuation-token": token}
+    )
+    assert [e["entityId"]["key"] for e in second.json()] == ["c"]  # the filter holds on page 2
+
+    signal_and_wait("$")  # the empty key
+    assert webhook(host, "GET", "entities/tally/$").json() == 1
+    assert listed() == ["a", "b", "c", ""]
 
 
 def test_operations_run_one_at_a_time_in_order_and_survive_a_kill(start_host, tmp_path):

@@ -198,10 +198,11 @@ def test_schemathesis_finds_no_server_error_and_no_contract_violation(host, tmp_
 
 
 # ---- raw sockets: what no well-behaved client library would send
-def raw(host: HostProcess, data: bytes, timeout: float = 10) -> bytes:
-    """Send bytes as they are; return everything the host answers before it closes (a
-    well-formed request says `Connection: close`, a malformed one gets its connection closed)."""
-    with socket.create_connection(("127.0.0.1", host.port), timeout=timeout) as connection:
+def raw(host: HostProcess, data: bytes, timeout: float = 10, port: int | None = None) -> bytes:
+    """Send bytes as they are (to the public port, or `port`); return everything the host
+    answers before it closes (a well-formed request says `Connection: close`, a malformed one
+    gets its connection closed)."""
+    with socket.create_connection(("127.0.0.1", port or host.port), timeout=timeout) as connection:
         connection.sendall(data)
         answer = b""
         for _ in range(1000):  # bounded: a few reads
@@ -282,10 +283,11 @@ MALFORMED = [
 ]
 
 
-def test_malformed_requests_get_one_short_line_that_never_holds_the_request(host):
+def assert_malformed_requests_are_quiet(host: HostProcess, port: int) -> None:
+    """Each MALFORMED request gets the JSON 400, and the log one short line each without it."""
     before = len(host.logs())
     for request in MALFORMED:
-        answer = raw(host, request)
+        answer = raw(host, request, port=port)
         assert status_line(answer) == 400, answer[:200]
         assert json_body(answer) == {"error": "Bad request."}
     written = poll(
@@ -296,6 +298,10 @@ def test_malformed_requests_get_one_short_line_that_never_holds_the_request(host
     assert "KEY-IN-THE-QUERY" not in written
     assert "Traceback" not in written
     assert len(written.splitlines()) <= len(MALFORMED)
+
+
+def test_malformed_requests_get_one_short_line_that_never_holds_the_request(host):
+    assert_malformed_requests_are_quiet(host, host.port)
 
 
 # ---- connections: caps and deadlines (a host with small limits of its own)
@@ -360,3 +366,15 @@ def test_slow_headers_are_cut_off_at_the_header_deadline(tight):
                 closed = True
                 break
         assert closed
+
+
+# ---- the loopback RPC port the Durable SDK calls: the same guard as the public one
+def test_the_rpc_port_answers_malformed_requests_with_one_short_line_too(tight):
+    """It had aiohttp's defaults: a traceback holding the raw request line for each one."""
+    assert_malformed_requests_are_quiet(tight, tight.rpc_port)
+
+
+def test_an_idle_connection_to_the_rpc_port_is_closed_after_the_idle_timeout(tight):
+    """It kept aiohttp's keep-alive of an hour: idle connections there exhausted the files."""
+    with socket.create_connection(("127.0.0.1", tight.rpc_port), timeout=5) as connection:
+        assert closed_by_host(connection, within=10)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import HostProcess, hosted, management_status, poll
-from tests.test_engine_conformance import APP, finished, started, webhook
+from tests.test_engine_conformance import APP, finished, start, started, webhook
 
 
 @pytest.fixture(scope="module")
@@ -120,11 +120,32 @@ def test_create_and_wait(host):
     assert wrong.status_code == 400 and "bigger than" in wrong.json()["ExceptionMessage"]
 
 
-def test_starting_a_running_id_again_is_refused(host):
+def test_starting_a_running_id_again_is_a_409(host):
+    """Extension 3.x: OrchestrationAlreadyExistsException is a 409 with DTFx's message alone;
+    a restart onto a running id, a 409 with the extension's sentence and that message."""
     instance_id = started(host, "WaitEvent", instance_id="twice")
+    running(host, instance_id)
     again = webhook(host, "POST", f"orchestrators/WaitEvent/{instance_id}")
-    assert again.status_code == 500
-    assert "already exists" in again.json()["ExceptionMessage"]
+    assert again.status_code == 409
+    assert again.json() == {
+        "Message": "An Orchestration instance with the status Running already exists."
+    }
+    through_sdk = start(host, "WaitEvent", instance_id=instance_id)  # the SDK's start_new raises
+    assert through_sdk.status_code == 400 and "already exists" in through_sdk.json()["error"]
+    restarted = webhook(
+        host,
+        "POST",
+        f"instances/{instance_id}/restart",
+        params={"restartWithNewInstanceId": "false"},
+    )
+    assert restarted.status_code == 409
+    assert restarted.json() == {
+        "Message": "A non-terminal instance with this instance ID already exists.",
+        "ExceptionMessage": "An Orchestration instance with the status Running already exists.",
+    }
+    webhook(host, "POST", f"instances/{instance_id}/terminate")
+    assert finished(host, instance_id)["runtimeStatus"] == "Terminated"
+    assert webhook(host, "POST", f"orchestrators/WaitEvent/{instance_id}").status_code == 202
     webhook(host, "POST", f"instances/{instance_id}/terminate")
 
 
@@ -166,7 +187,12 @@ def test_raise_event_needs_a_json_body_and_loses_nothing_when_refused(host):
 def test_suspend_and_resume_refuse_the_wrong_state(host):
     instance_id = started(host, "WaitEvent")
     running(host, instance_id)
-    assert webhook(host, "POST", f"instances/{instance_id}/resume").status_code == 500
+    refused = webhook(host, "POST", f"instances/{instance_id}/resume")
+    assert refused.status_code == 500
+    assert refused.json()["ExceptionMessage"] == (
+        f"Cannot resume the orchestration instance {instance_id} because instance is in the "
+        "Running state."
+    )
     assert webhook(host, "POST", f"instances/{instance_id}/suspend").status_code == 202
     poll(lambda: management_status(host, instance_id).json()["runtimeStatus"] == "Suspended", 10)
     assert webhook(host, "POST", f"instances/{instance_id}/suspend").status_code == 500
@@ -196,10 +222,69 @@ def test_rewind_runs_the_failed_activity_again(host):
         None,  # the message that woke the instance, carrying the reason
     ]
     assert generic[-1]["Data"] == "fixed"
-    assert webhook(host, "POST", f"instances/{instance_id}/rewind").status_code == 410
+
+
+def test_rewind_of_an_instance_that_has_not_failed_is_a_412(host):
+    """Extension 3.7+: 412 (not 410 or 500) with its sentence as a JSON string, 404 likewise
+    (its stray '$' included); the SDK's rewind raises with that sentence."""
+    done = started(host, "Chain")
+    assert finished(host, done)["runtimeStatus"] == "Completed"
+    refused = webhook(host, "POST", f"instances/{done}/rewind")
+    assert refused.status_code == 412
+    assert refused.json() == (
+        'This orchestration has status Completed, but only orchestrations in the "Failed" '
+        "state can be rewound."
+    )
     live = started(host, "WaitEvent")
-    assert webhook(host, "POST", f"instances/{live}/rewind").status_code == 500
+    running(host, live)
+    assert (
+        webhook(host, "POST", f"instances/{live}/rewind")
+        .json()
+        .startswith("This orchestration has status Running,")
+    )
     webhook(host, "POST", f"instances/{live}/terminate")
+    unknown = webhook(host, "POST", "instances/nope/rewind")
+    assert unknown.status_code == 404
+    assert unknown.json() == 'No orchestration with instance ID "$nope" found.'
+
+
+def test_rewind_is_refused_for_an_activity_with_a_retry_policy(host):
+    """Its attempts and retry timers are in the history, which this host's rewind does not
+    rewrite: refused with the extension's answer for a provider that cannot rewind (501), and
+    the instance stays as it was."""
+    instance_id = started(host, "GiveUp", {"key": "give-up", "failures": 9})
+    failed = finished(host, instance_id)
+    assert failed["runtimeStatus"] == "Failed" and "attempt 2 failed" in failed["output"]
+    refused = webhook(host, "POST", f"instances/{instance_id}/rewind")
+    assert refused.status_code == 501
+    body = refused.json()
+    assert body["Message"] == "Rewind is not supported by the underlying storage provider."
+    assert "retry policy" in body["ExceptionMessage"]
+    after = management_status(host, instance_id)
+    assert after.status_code == 200
+    assert after.json()["runtimeStatus"] == "Failed"
+    assert after.json()["lastUpdatedTime"] == failed["lastUpdatedTime"]
+
+
+def test_purge_of_an_instance_that_has_not_finished_is_a_412(host):
+    """Extension 3.9.1+ (PR #3311): only a finished orchestration is purged; an entity id is
+    not checked, and one that does not exist purges nothing (200, not 404)."""
+    instance_id = started(host, "WaitEvent")
+    running(host, instance_id)
+    refused = webhook(host, "DELETE", f"instances/{instance_id}")
+    assert refused.status_code == 412
+    assert refused.json() == (
+        "Only orchestrations in a terminal state can be purged, but the orchestration with "
+        f"instance ID {instance_id} has status Running"
+    )
+    assert management_status(host, instance_id).json()["runtimeStatus"] == "Running"
+    webhook(host, "POST", f"instances/{instance_id}/terminate")
+    assert finished(host, instance_id)["runtimeStatus"] == "Terminated"
+    purged = webhook(host, "DELETE", f"instances/{instance_id}")
+    assert purged.status_code == 200 and purged.json() == {"instancesDeleted": 1}
+    assert webhook(host, "DELETE", f"instances/{instance_id}").status_code == 404
+    no_entity = webhook(host, "DELETE", "instances/@tally@nobody")
+    assert no_entity.status_code == 200 and no_entity.json() == {"instancesDeleted": 0}
 
 
 def test_purge_by_filter_needs_a_start_time(host):

@@ -190,6 +190,7 @@ def test_replaying_is_deterministic():
         (367, 1, 48, 46),
         (30, 7, 48, 5),  # PARTITION_DAYS is the smallest width
         (366, 2, 10, 10),  # 2 x ceil(183 / 10) = 38 days per activity
+        (366, 1, Settings().max_activities_per_job, 16),  # the default: 23 days each
     ],
 )
 def test_a_job_has_at_most_max_activities_per_job_range_tasks(days, partition_days, per_job, tasks):

@@ -106,12 +106,13 @@ def test_a_push_to_main_runs_the_tests_once():
     assert set(triggers(ci)) == {"pull_request", "workflow_call"}
     runs = [s.get("run") for s in ci["jobs"]["test"]["steps"] if "run" in s]
     assert runs[-1] == "make test" and runs[:-1] == [
-        "sudo apt-get install -y --no-install-recommends tmux"
+        "sudo apt-get update && sudo apt-get install -y --no-install-recommends tmux"
     ]
     [compile_infra] = [s["run"] for s in ci["jobs"]["bicep"]["steps"] if "run" in s]
     assert "az bicep build --file infra/main.bicep" in compile_infra
     deploy = load(ROOT / ".github" / "workflows" / "deploy.yml")
-    assert deploy["jobs"]["test"]["uses"] == "$/.github/workflows/ci.yml"
+    called = deploy["jobs"]["test"]["uses"]  # GitHub's self-repository form: $/ and the path
+    assert called == "$/.github/workflows/ci.yml" and (ROOT / called[2:]).is_file()
     assert deploy["jobs"]["build"]["needs"] == "test"
     runs = [s["run"] for job in deploy["jobs"].values() for s in job.get("steps", []) if "run" in s]
     assert runs == ["make package"]

@@ -8,7 +8,15 @@ from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
 from azure.storage.blob import BlobServiceClient
 
 from shared.connection import ConfigurationError
-from shared.range_results import CONTAINER, RangeResults, _lines, blob_name, blob_service
+from shared.range_results import (
+    BATCH,
+    CONTAINER,
+    READERS,
+    RangeResults,
+    _lines,
+    blob_name,
+    blob_service,
+)
 
 
 @pytest.fixture
@@ -43,6 +51,14 @@ def test_an_empty_range_and_a_missing_container(results):
     assert results.delete_job("never") == 0  # no container yet
     assert results.save("job", 0, []) == {"blob": None, "ids": 0}  # an empty range: no blob
     assert results.delete_job("job") == 0
+
+
+def test_more_blobs_than_one_read_or_delete_batch_holds(results):
+    ranges = BATCH + READERS + 1
+    names = [results.save("wide", i, [f"ID{i % 100}", "SHARED"])["blob"] for i in range(ranges)]
+    assert results.count_distinct(names) == 101
+    assert results.delete_job("wide") == ranges
+    assert list(results.container.list_blobs()) == []
 
 
 def test_big_blobs_are_read_in_chunks(results):

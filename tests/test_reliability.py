@@ -8,12 +8,15 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import date
 from functools import partial
 from pathlib import Path
@@ -27,10 +30,13 @@ from tests.faults import FaultyProxy
 from tests.support import (
     FUNCTION_KEY,
     ROOT,
+    SYSTEM_KEY,
     HostProcess,
     assert_completed_once,
     management_status,
     poll,
+    require_tool,
+    skip_or_fail,
     wait_done,
 )
 from tools.azurite import Azurite, connection_string, free_port
@@ -78,8 +84,7 @@ def assert_exactly_once(host: HostProcess, jobs: dict) -> None:
     for job_id, (start, end) in jobs.items():
         result = wait_done(host, f"/api/status/{job_id}", timeout=180)
         assert result == {"id": job_id, "status": "Completed", "result": expected(start, end)}
-        days = (date.fromisoformat(end) - date.fromisoformat(start)).days + 1
-        assert_completed_once(host, job_id, days)
+        assert_completed_once(host, job_id, start, end)
 
 
 def restart_storm(audit_table: str, data: Path, kills: int, seed: int) -> None:
@@ -174,6 +179,7 @@ def test_flaky_storage_still_gives_exact_results(azurite, audit_table, start_hos
         env = {
             "AUDIT_TABLE_CONNECTION_STRING": connection_string(proxy.port),
             "AzureWebJobsStorage": azurite.connection_string,
+            "MAX_ACTIVITIES_PER_JOB": "1000",  # a range a day: enough requests to meet every fault
             **FAST_RETRIES,
         }
         host = start_host(env=env)
@@ -296,6 +302,17 @@ def test_killed_workers_are_replaced_and_every_job_completes_exactly(audit_table
     assert "exited (code -9); starting another" in host.logs()
 
 
+def test_a_worker_that_dies_before_its_first_call_is_replaced_at_once(start_host):
+    """It stayed a zombie, and the pool one worker short, until the next call came."""
+    host = start_host(app=HANGS, env={"FUNCTIONS_WORKER_PROCESS_COUNT": "2"})  # no call yet
+    [first] = poll(host.workers, 30, what="the worker process")
+    os.kill(first, signal.SIGKILL)
+    poll(lambda: [p for p in host.workers() if p != first], 30, what="a new worker")
+    assert "exited (code -9); starting another" in host.logs()
+    for pid in host.children():  # the dead one was reaped
+        assert Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+
+
 @pytest.mark.parametrize("processes", ["1", "2"])
 def test_function_timeout_fails_a_hung_activity_and_frees_its_slot(start_host, processes):
     """functionTimeout applied only to HTTP functions: a hung activity held its slot forever."""
@@ -326,6 +343,48 @@ def test_sigterm_ends_the_host_even_with_hung_activities(start_host, processes):
     host.process.send_signal(signal.SIGTERM)
     assert host.process.wait(timeout=30) == 0
     assert time.monotonic() - began < 15  # the shutdown budget, not a thread's lifetime
+
+
+def test_hung_sync_http_calls_never_starve_later_ones(start_host):
+    """A timed-out sync HTTP (or timer) call kept its thread in the one shared pool, which was
+    never replaced: once as many had hung as it has threads, every later one timed out."""
+    host = start_host(app=HANGS)
+    threads = 2 + 8  # the pool: maxConcurrentActivityFunctions (host.json) + 8
+    nap = f"{host.base}/api/nap"
+    with ThreadPoolExecutor(threads + 2) as callers:
+        hung = list(
+            callers.map(
+                lambda _: requests.get(f"{nap}/600", timeout=30).status_code, range(threads + 2)
+            )
+        )
+    assert hung == [500] * (threads + 2)  # each past functionTimeout (2 s)
+    for _ in range(3):  # and again: a fresh pool each time its calls hang
+        awake = requests.get(f"{nap}/0", timeout=30)
+        assert (awake.status_code, awake.text) == (200, "awake")
+    assert "Timeout value of 00:00:02 exceeded by function 'Functions.nap'" in host.logs()
+
+
+def test_sigterm_ends_the_host_with_a_request_held_on_the_rpc_port(start_host):
+    """The RPC listener waited up to aiohttp's default 60 s for its requests at shutdown."""
+    host = start_host(app=ROOT / "tests" / "apps" / "conformance")
+    held = socket.create_connection(("127.0.0.1", host.rpc_port), timeout=10)
+    try:  # create-and-wait on an orchestration that waits for an event: held up to 600 s
+        held.sendall(
+            b"POST /durabletask/orchestrators/WaitEvent?timeout=600&pollingInterval=1 HTTP/1.1"
+            b"\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n"
+        )
+        instances = f"{host.base}/runtime/webhooks/durabletask/instances"
+        poll(
+            lambda: requests.get(instances, params={"code": SYSTEM_KEY}, timeout=10).json(),
+            10,
+            what="the held request's instance",
+        )
+        began = time.monotonic()
+        host.process.send_signal(signal.SIGTERM)
+        assert host.process.wait(timeout=30) == 0
+        assert time.monotonic() - began < 15
+    finally:
+        held.close()
 
 
 def devhost_command(data: Path) -> list[str]:
@@ -426,23 +485,70 @@ def test_a_damaged_or_vanished_store_is_refused_with_one_line(audit_table, tmp_p
     assert "restore" in refused.stderr and "Traceback" not in refused.stderr
 
 
-@pytest.fixture
-def small_disk(tmp_path) -> Path:
-    """A 16 MiB tmpfs: a disk that can be filled (root only, as CI is)."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    mount_tool, umount_tool = shutil.which("mount"), shutil.which("umount")
-    if not mount_tool or not umount_tool:
-        pytest.skip("no mount(8) here")
+@contextmanager
+def tmpfs(mount: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of `size` on `mount`, owned by this user: as root, or with `sudo -n` (hosted CI
+    runners are not root but have passwordless sudo). When it cannot be mounted, skip_or_fail:
+    under CI_REQUIRES_ALL these tests must run."""
+    mount_tool = require_tool("mount", why="the full-disk tests mount a tmpfs")
+    umount_tool = require_tool("umount", why="the full-disk tests mount a tmpfs")
+    as_root = [] if os.geteuid() == 0 else [require_tool("sudo", why="mount needs root"), "-n"]
+    options = f"size={size},mode=0700,uid={os.getuid()},gid={os.getgid()}"
     result = subprocess.run(
-        [mount_tool, "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)],
+        [*as_root, mount_tool, "-t", "tmpfs", "-o", options, "tmpfs", str(mount)],
         capture_output=True,
+        text=True,
         check=False,
     )
     if result.returncode != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    yield mount
-    subprocess.run([umount_tool, "-l", str(mount)], check=False)
+        why = (result.stderr.strip().splitlines() or ["no reason given"])[-1]
+        skip_or_fail(f"cannot mount a tmpfs (as root or with sudo -n): {why}")
+    try:
+        yield mount
+    finally:
+        subprocess.run([*as_root, umount_tool, "-l", str(mount)], check=False)
+
+
+@pytest.fixture
+def small_disk(tmp_path) -> Iterator[Path]:
+    """A 16 MiB disk that can be filled."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    with tmpfs(mount, "16m") as disk:
+        yield disk
+
+
+@pytest.fixture
+def sudo_that_refuses(tmp_path, monkeypatch) -> Path:
+    """As a user without root or passwordless sudo: a `sudo` that records its arguments and
+    refuses, first on PATH. Returns the file of its arguments."""
+    calls = tmp_path / "sudo-calls"
+    fake = tmp_path / "bin" / "sudo"
+    fake.parent.mkdir()
+    fake.write_text(
+        f"#!/bin/sh\nprintf '%s\\n' \"$*\" >> {calls}\necho 'a password is required' >&2\nexit 1\n"
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    return calls
+
+
+def test_a_tmpfs_is_mounted_with_sudo_when_not_root_and_fails_under_ci_requires_all(
+    tmp_path, sudo_that_refuses, monkeypatch
+):
+    """The full-disk tests skipped on every hosted runner (not root) and CI never said so."""
+    monkeypatch.setenv("CI_REQUIRES_ALL", "1")
+    with pytest.raises(AssertionError, match="a password is required"), tmpfs(tmp_path, "1m"):
+        pass
+    assert sudo_that_refuses.read_text().startswith("-n ")
+    assert " -t tmpfs " in sudo_that_refuses.read_text()
+
+
+def test_a_tmpfs_that_cannot_be_mounted_skips_outside_ci(tmp_path, sudo_that_refuses, monkeypatch):
+    monkeypatch.delenv("CI_REQUIRES_ALL", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="cannot mount a tmpfs"), tmpfs(tmp_path, "1m"):
+        pass
 
 
 def fill(disk: Path) -> Path:

@@ -11,14 +11,18 @@ from devhost.durable import events as ev
 from devhost.durable.actions import (
     CALL_ACTIVITY,
     CALL_ACTIVITY_WITH_RETRY,
+    CALL_ENTITY,
+    CALL_HTTP,
     CALL_SUB_ORCHESTRATOR,
     CONTINUE_AS_NEW,
     CREATE_TIMER,
+    HTTP_ACTIVITY,
+    SIGNAL_ENTITY,
     WAIT_FOR_EXTERNAL_EVENT,
     WHEN_ALL,
     Outcome,
 )
-from devhost.durable.entities import batch_payload, decide_entity, operation_request
+from devhost.durable.entities import batch_payload, decide_entity, operation_request, request_id
 from devhost.durable.model import Instance, Message, RuntimeStatus, Task
 from devhost.durable.turn import batch, decide, nondeterminism, retry_delay, rewound
 
@@ -223,6 +227,60 @@ def test_a_fired_retry_timer_schedules_the_next_attempt_until_the_last(attempt, 
     )
 
 
+HTTP_REQUEST = {"method": "GET", "uri": "http://127.0.0.1:7071/api/x", "headers": {}}
+
+
+def test_call_http_is_the_built_in_activity_with_the_request_as_its_input():
+    call = {"actionType": CALL_HTTP, "httpRequest": HTTP_REQUEST}
+    episode = run(Outcome(actions=[[call], [activity("A")]]), next_seq=2)
+    assert [(w.task_id, w.name) for w in episode.work] == [(2, HTTP_ACTIVITY), (3, "A")]
+    assert json.loads(episode.work[0].input) == [HTTP_REQUEST]  # the extension's one argument
+    scheduled = [e for e in episode.events if e["EventType"] == ev.TASK_SCHEDULED]
+    assert [(e["EventId"], e["Name"]) for e in scheduled] == [(2, HTTP_ACTIVITY), (3, "A")]
+    assert [(t.task_id, t.kind, t.retry) for t in episode.tasks] == [
+        (2, "activity", None),
+        (3, "activity", None),
+    ]
+    assert json.loads(episode.scheduled) == [["activity", "A", 3]]  # call_http: not checked
+
+
+@pytest.mark.parametrize(
+    ("kind", "signal"),
+    [(CALL_ENTITY, False), (SIGNAL_ENTITY, True)],
+)
+def test_an_entity_call_or_signal_is_an_event_sent_and_a_request_in_the_entitys_inbox(kind, signal):
+    action = {"actionType": kind, "instanceId": "@tally@k", "operation": "add", "input": "2"}
+    episode = run(Outcome(actions=[[action], [activity("A")]]), next_seq=4)
+    rid = request_id("i", 4, NOW)  # the sequence id it took, stable once recorded
+    expected = {"op": "add", "id": rid, "parent": "i", "input": '"2"'}
+    if signal:
+        expected["signal"] = True
+    sent = [e for e in episode.events if e["EventType"] == ev.EVENT_SENT]
+    assert [(e["EventId"], e["InstanceId"], e["Name"]) for e in sent] == [(4, "@tally@k", "op")]
+    assert json.loads(sent[0]["Input"]) == expected
+    (message,) = episode.messages
+    assert (message.instance_id, message.visible_at) == ("@tally@k", NOW)
+    assert message.event["EventType"] == ev.EVENT_RAISED and message.event["Name"] == "op"
+    assert message.event["Input"] == sent[0]["Input"]  # what the entity reads is what was sent
+    assert operation_request(message.event) == expected
+    assert [(w.task_id, w.name) for w in episode.work] == [(5, "A")]  # the entity took id 4
+    assert episode.tasks[0].task_id == 5 and episode.next_seq == 6
+    assert json.loads(episode.scheduled) == [["activity", "A", 5]]
+
+
+def test_a_request_id_is_stable_for_its_instance_sequence_and_time_only():
+    assert request_id("i", 4, NOW) == request_id("i", 4, NOW)
+    others = {request_id("j", 4, NOW), request_id("i", 5, NOW), request_id("i", 4, NOW + 1)}
+    assert request_id("i", 4, NOW) not in others and len(others) == 3
+
+
+def test_an_entity_reply_is_recorded_and_consumed_like_any_event():
+    reply = ev.event_raised(NOW, request_id("i", 0, NOW), json.dumps({"result": "3"}))
+    episode = run(Outcome(done=True, output=3), [reply], next_seq=1, actions_seen=1)
+    assert episode.status == "Completed" and episode.consumed == [1]
+    assert reply in episode.events
+
+
 # ---- control: terminate, suspend, resume go through the same function
 @pytest.mark.parametrize(
     ("status", "delivered", "after", "recorded"),
@@ -382,7 +440,17 @@ def test_continue_as_new_still_sends_its_entity_signals():
     assert [m.instance_id for m in episode.messages] == ["@tally@k", "i"]
 
 
-def test_rewind_reruns_failed_and_unfinished_activities_only():
+@pytest.mark.parametrize(
+    ("end", "end_name"),
+    [
+        (ev.execution_completed(NOW, "Failed", '"x"'), "ExecutionCompleted"),  # as DTFx ends
+        (
+            {**ev.execution_completed(NOW, "Failed", '"x"'), "EventType": ev.EXECUTION_FAILED},
+            "ExecutionFailed",  # as an older store may hold it
+        ),
+    ],
+)
+def test_rewind_reruns_failed_and_unfinished_activities_only(end, end_name):
     history = [
         ev.execution_started(NOW, "i", "Orch", None, None),
         ev.task_scheduled(NOW, 0, "A", '"a"'),
@@ -390,7 +458,7 @@ def test_rewind_reruns_failed_and_unfinished_activities_only():
         ev.task_scheduled(NOW, 2, "C", '"c"'),
         ev.task_completed(NOW, 0, '"ok"'),
         ev.task_failed(NOW, 1, "boom", ""),
-        {**ev.execution_completed(NOW, "Failed", '"x"'), "EventType": ev.EXECUTION_FAILED},
+        end,
     ]
     tasks = {n: Task(n, "activity", name, f'"{name.lower()}"') for n, name in ((1, "B"), (2, "C"))}
     events, work = rewound(history, tasks, "i", "fixed", NOW)
@@ -399,7 +467,7 @@ def test_rewind_reruns_failed_and_unfinished_activities_only():
         "Rewound: TaskScheduled",
         "Rewound: TaskScheduled",
         "Rewound: TaskFailed",
-        "Rewound: ExecutionFailed",
+        f"Rewound: {end_name}",
     ]
     assert events[4]["EventType"] == ev.TASK_COMPLETED  # A's result replays
 

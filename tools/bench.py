@@ -64,7 +64,7 @@ FULL = Plan(
         data=DataSet(1_000_000, 366),
         days=(30, 120, 366),
         runs=2,
-        sweep=((48, 8), (48, 12), (24, 16), (96, 16)),
+        sweep=((16, 8), (16, 12), (32, 16), (48, 16)),
         overhead_days=(30, 40, 120, 366),
     ),
     (10, 1000),
@@ -371,7 +371,7 @@ def engine_sections(plan: Plan, work: Path) -> dict:
         host = Host(azurite.connection_string, "empty", work)
         try:
             return {
-                "overhead": overhead(azurite, "empty", work, plan.modelled),
+                "overhead": overhead(azurite, work, plan.modelled),
                 "engine": {
                     **engine(host, plan.lone_jobs, plan.burst_jobs),
                     "jobs_per_s_one_process": one_process,

@@ -8,13 +8,15 @@ The folder lives under .bench/ (not committed, not deployed) with a marker namin
 from __future__ import annotations
 
 import json
+import math
+import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
-from azure.core.exceptions import ResourceNotFoundError
+from azure.core.exceptions import AzureError
 from azure.data.tables import TableClient, TableServiceClient
 
 from tools.azurite import ROOT, Azurite
@@ -32,7 +34,8 @@ class DataSet:
 
     @property
     def per_day(self) -> int:
-        return max(1, self.entities // self.days)
+        """Rows in each day-partition: at least `entities` in all."""
+        return max(1, math.ceil(self.entities / self.days))
 
     def folder(self, home: Path) -> Path:
         return home / f"azurite-{self.entities}-{self.days}"
@@ -45,11 +48,20 @@ class DataSet:
         return list(generate(self.start + timedelta(days=offset), 1, self.per_day))
 
 
-def _upload_day(connection_string: str, data: DataSet, offset: int) -> int:
+def _upload_day(connection_string: str, data: DataSet, offset: int, attempts: int = 5) -> int:
+    """One day's rows; again, whole, when Azurite drops the connection (it stops answering for
+    seconds while it saves a database of hundreds of MB). Upserts: a repeat changes nothing."""
     client = TableClient.from_connection_string(connection_string, TABLE)
     rows = data.rows(offset)
-    for first in range(0, len(rows), BATCH):
-        client.submit_transaction([("upsert", e) for e in rows[first : first + BATCH]])
+    for attempt in range(1, attempts + 1):
+        try:
+            for first in range(0, len(rows), BATCH):
+                client.submit_transaction([("upsert", e) for e in rows[first : first + BATCH]])
+            break
+        except AzureError:
+            if attempt == attempts:
+                raise
+            time.sleep(2**attempt)  # a backoff, not a synchronisation: Azurite is saving
     return len(rows)
 
 
@@ -57,17 +69,13 @@ def open_dataset(data: DataSet, home: Path = HOME, log=print) -> Azurite:
     """An Azurite holding the data set: started on its folder, filled the first time only."""
     folder = data.folder(home)
     marker = folder / "dataset.json"
-    azurite = Azurite(folder / "azurite").start()
-    wanted = {**asdict(data), "start": data.start.isoformat()}
+    wanted = {**asdict(data), "start": data.start.isoformat(), "per_day": data.per_day}
     if marker.exists() and json.loads(marker.read_text()) == wanted:
-        return azurite
+        return Azurite(folder / "azurite").start()
+    shutil.rmtree(folder, ignore_errors=True)  # another data set's rows and recorded pages
+    azurite = Azurite(folder / "azurite").start()
     try:
-        service = TableServiceClient.from_connection_string(azurite.connection_string)
-        try:
-            service.delete_table(TABLE)
-        except ResourceNotFoundError:
-            pass
-        service.create_table(TABLE)
+        TableServiceClient.from_connection_string(azurite.connection_string).create_table(TABLE)
         log(f"building the data set: {data.per_day * data.days:,} entities (once)")
         with ThreadPoolExecutor(8) as pool:  # Azurite is one thread; 8 clients keep it busy
             uploaded = sum(

@@ -60,6 +60,31 @@ def valid_instance_id(instance_id: str) -> bool:
     )
 
 
+def unknown_activity(name: str, known: set[str]) -> str:
+    """The extension's words for an activity that is not registered (DurableTaskExtension's
+    GetInvalidActivityFunctionMessage)."""
+    listed = "', '".join(sorted(known))
+    info = (
+        f"The following are the known activity functions: '{listed}'."
+        if known
+        else "No activity functions are currently registered!"
+    )
+    return (
+        f"The function '{name}' doesn't exist, is disabled, or is not an activity function. "
+        f"Additional info: {info}"
+    )
+
+
+class PlainAnswer(errors.ApiError):
+    """A refusal the extension answers with a body of its own (`body`, rendered as is by the
+    management API) rather than the usual {Message, ExceptionMessage}: a JSON string for
+    `CreateResponse(status, text)`, {"Message": text} for `CreateErrorResponse(status, text)`."""
+
+    def __init__(self, status: int, body: str | dict) -> None:
+        super().__init__(status, body if isinstance(body, str) else body["Message"])
+        self.body = body
+
+
 def episode_payload(instance: Instance, past: list[str], new_events: list[dict]) -> str:
     """The orchestrationTrigger JSON; past events are stored text, not parsed again."""
     history = ",".join([*past, *(json.dumps(e) for e in new_events)])
@@ -144,8 +169,9 @@ class Engine:
                 "control characters."
             )
         existing = self.store.get_instance(instance_id)
-        if existing is not None and not existing.finished:
-            raise errors.conflict(existing.status)
+        if existing is not None and not existing.finished:  # DTFx's dedupe statuses: a 409
+            message = f"An Orchestration instance with the status {existing.status} already exists."
+            raise PlainAnswer(409, {"Message": message})
         now = self.clock()
         instance = Instance(instance_id, name, RuntimeStatus.PENDING, input_text, created=now)
         start = ev.execution_started(now, instance_id, name, input_text, None)
@@ -162,16 +188,22 @@ class Engine:
         self._send(instance_id, ev.execution_terminated(self.clock(), reason))
 
     def suspend(self, instance_id: str, reason: str | None) -> None:
-        if self.live(instance_id).status == RuntimeStatus.SUSPENDED:
+        """Refused (500) for a suspended instance, as the extension's DurableClient refuses it."""
+        status = self.live(instance_id).status
+        if status == RuntimeStatus.SUSPENDED:
             raise errors.invalid_operation(
-                f"Cannot suspend orchestration instance '{instance_id}': it is already Suspended."
+                f"Cannot suspend the orchestration instance {instance_id} because instance is "
+                f"in the {status} state."
             )
         self._send(instance_id, ev.execution_suspended(self.clock(), reason))
 
     def resume(self, instance_id: str, reason: str | None) -> None:
-        if self.live(instance_id).status != RuntimeStatus.SUSPENDED:
+        """Refused (500) unless the instance is suspended, as the extension refuses it."""
+        status = self.live(instance_id).status
+        if status != RuntimeStatus.SUSPENDED:
             raise errors.invalid_operation(
-                f"Cannot resume orchestration instance '{instance_id}': it is not Suspended."
+                f"Cannot resume the orchestration instance {instance_id} because instance is "
+                f"in the {status} state."
             )
         self._send(instance_id, ev.execution_resumed(self.clock(), reason))
 
@@ -186,24 +218,35 @@ class Engine:
                 f"An orchestration with the instanceId {instance_id} was not found.",
                 "InstanceId does not match a valid orchestration instance.",
             ) from None
-        return self.start(old.name, new_id or instance_id, old.input)
+        try:
+            return self.start(old.name, new_id or instance_id, old.input)
+        except PlainAnswer as refused:
+            if refused.status != 409:
+                raise
+            summary = "A non-terminal instance with this instance ID already exists."
+            raise errors.ApiError(409, refused.message, summary) from None
 
     def rewind(self, instance_id: str, reason: str | None) -> None:
         """A Failed instance runs again from its failures: each failed activity runs again,
-        the rest of its history replays (as the extension's rewind does)."""
-        found = self.instance(instance_id)
+        the rest of its history replays (as the extension's rewind does). Refused as the
+        extension refuses it: 404 and 412 with a sentence of its own."""
+        found = None if is_entity(instance_id) else self.store.get_instance(instance_id)
+        if found is None:  # the extension's text, its stray '$' included
+            raise PlainAnswer(404, f'No orchestration with instance ID "${instance_id}" found.')
         if found.status != RuntimeStatus.FAILED:
-            if found.finished:
-                raise errors.gone()
-            raise errors.invalid_operation(
-                "The rewind operation is only supported on failed orchestration instances."
+            raise PlainAnswer(
+                412,
+                f"This orchestration has status {found.status}, but only orchestrations in the "
+                '"Failed" state can be rewound.',
             )
         history = [json.loads(text) for text in self.store.history(instance_id)]
         tasks = self.store.tasks(instance_id, unfinished_task_ids(history))
-        if any(task.retry for task in tasks.values()):
-            raise errors.invalid_operation(
+        if any(task.retry for task in tasks.values()):  # the extension's 501 for a provider
+            raise errors.ApiError(  # that cannot rewind
+                501,
                 "The local host cannot rewind an activity that has a retry policy: its attempts "
-                "and retry timers are in the history. Restart the instance instead."
+                "and retry timers are in the history. Restart the instance instead.",
+                "Rewind is not supported by the underlying storage provider.",
             )
         now = self.clock()
         events, work = rewound(history, tasks, instance_id, reason, now)
@@ -226,6 +269,19 @@ class Engine:
         return found if found is not None and found.status == RuntimeStatus.RUNNING else None
 
     def purge(self, instance_id: str) -> int:
+        """One instance's history and state. An orchestration must exist (404) and have
+        finished (412, as the extension answers since 3.9.1); an id starting with '@' is not
+        checked (entities exist while running), and one that is not there purges nothing."""
+        if not is_entity(instance_id):
+            found = self.store.get_instance(instance_id)
+            if found is None:
+                raise errors.not_found()
+            if not found.finished:
+                raise PlainAnswer(
+                    412,
+                    "Only orchestrations in a terminal state can be purged, but the orchestration "
+                    f"with instance ID {instance_id} has status {found.status}",
+                )
         return self.store.purge(instance_id)
 
     def purge_finished(self, instances: list[Instance]) -> int:
@@ -425,8 +481,10 @@ class Engine:
         try:
             if name == HTTP_ACTIVITY:
                 result = await self._call_http(item)
-            elif name not in self.activities:
-                raise LookupError(f"no activity function named '{name}'")
+            elif name not in self.activities:  # not registered: its function.json is unusable
+                log.error("activity %s (instance %s): not registered", name, item.instance_id)
+                reason = unknown_activity(name, self.activities)
+                return ev.task_failed(self.clock(), task_id, reason, "ArgumentException"), "failed"
             else:
                 result = await self.invoker.activity(name, item.input)
             return ev.task_completed(self.clock(), task_id, result), "ok"

@@ -90,7 +90,7 @@ def unfinished_task_ids(history: list[dict]) -> set[int]:
 def _failed_end(event: dict) -> bool:
     kind = event["EventType"]
     return kind == ev.EXECUTION_FAILED or (
-        kind == ev.EXECUTION_COMPLETED and event.get("OrchestrationStatus") == "Failed"
+        kind == ev.EXECUTION_COMPLETED and event.get("OrchestrationStatus") == RuntimeStatus.FAILED
     )
 
 

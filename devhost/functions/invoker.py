@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import inspect
+import logging
 import sys
 import types
 from collections.abc import Callable
@@ -20,6 +21,8 @@ from typing import Any
 from devhost.errors import AppLoadError, FunctionLoadError, FunctionTimeoutError
 from devhost.functions.bindings import durable_input, durable_output
 from devhost.functions.catalog import FunctionSpec
+
+log = logging.getLogger("devhost.invoker")
 
 
 def _install_app_package(app_dir: Path) -> None:
@@ -91,11 +94,11 @@ class Invoker:
             except AppLoadError as error:
                 self.load_errors[name] = str(error)
         self.threads = threads
+        # HTTP and timer functions; durable ones apart, so neither kind can starve the other
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="fn")
-        # durable functions apart: threads they leak on a timeout must not starve HTTP triggers
         self.durable_pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="durable")
         self.remote = remote  # worker processes (devhost.functions.workers), if any
-        self.timeout = timeout  # host.json functionTimeout, for durable functions
+        self.timeout = timeout  # host.json functionTimeout
 
     def names(self, kind: str) -> set[str]:
         return {n for n, s in self.functions.items() if s.kind == kind}
@@ -113,24 +116,49 @@ class Invoker:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(pool or self.pool, lambda: entry(**kwargs))
 
+    async def call_within(
+        self, name: str, kwargs: dict, timeout: float, durable: bool = False
+    ) -> Any:
+        """Call with functionTimeout. A sync function's thread cannot be stopped, only
+        abandoned, so the pool it ran in is replaced, as Azure recycles a worker: otherwise
+        enough hung calls would hold every thread and starve every later call."""
+        pool = self.durable_pool if durable else self.pool
+        task = asyncio.ensure_future(self.call(name, kwargs, pool))
+        try:
+            done, _ = await asyncio.wait({task}, timeout=timeout)
+        except asyncio.CancelledError:  # the caller gave up: so does an async function
+            task.cancel()
+            raise
+        if not done:  # the function's own TimeoutError would be in a done task instead
+            task.cancel()
+            if not inspect.iscoroutinefunction(self.entry(name)):
+                self._replace_pool(pool, name)
+            raise FunctionTimeoutError(name, timeout)
+        return task.result()
+
+    def _replace_pool(self, hung: ThreadPoolExecutor, name: str) -> None:
+        """Later calls get a fresh pool; the old one ends with its calls (its queued calls
+        time out with their callers). Once per pool, however many of its calls time out."""
+        if hung is self.pool:
+            self.pool = ThreadPoolExecutor(self.threads, thread_name_prefix="fn")
+        elif hung is self.durable_pool:
+            self.durable_pool = ThreadPoolExecutor(self.threads, thread_name_prefix="durable")
+        else:
+            return
+        log.warning("%s ran past functionTimeout: its thread is abandoned, the pool replaced", name)
+        hung.shutdown(wait=False)
+
     async def _durable(self, name: str, payload: str) -> str:
         """Worker processes, when there are any, take sync durable functions; async ones and
-        everything else run here. Either way functionTimeout applies; here a timed-out sync
-        function's thread cannot be stopped, only abandoned (a worker process is recycled).
-        The payload is converted where the function runs, as the worker converts it."""
+        everything else run here. Either way functionTimeout applies (a worker process is
+        recycled, a pool here replaced). The payload is converted where the function runs,
+        as the worker converts it."""
         kind = self.functions[name].kind
         if self.remote is not None and not inspect.iscoroutinefunction(self.entry(name)):
             return await self.remote.call(name, payload, self.timeout)
         kwargs = {self.functions[name].trigger["name"]: durable_input(kind, payload)}
-        task = asyncio.ensure_future(self.call(name, kwargs, self.durable_pool))
-        done, _ = await asyncio.wait({task}, timeout=self.timeout)
-        if not done:  # the function's own TimeoutError would be in a done task instead
-            task.cancel()
-            # its thread is lost: later calls get a fresh pool, the old one ends with its calls
-            self.durable_pool.shutdown(wait=False)
-            self.durable_pool = ThreadPoolExecutor(self.threads, thread_name_prefix="durable")
-            raise FunctionTimeoutError(name, self.timeout)
-        return durable_output(kind, task.result())
+        result = await self.call_within(name, kwargs, self.timeout, durable=True)
+        return durable_output(kind, result)
 
     async def orchestrate(self, name: str, payload: str) -> str:
         """Run one orchestrator episode; the SDK's exception carries its state (see actions)."""

@@ -2,10 +2,10 @@
 
 Each timer function has its own loop: one run at a time (a run still going when the next is due
 delays it), a failure never stops the schedule and is not retried. A run that exceeds
-functionTimeout is abandoned as a timed-out HTTP function is: its thread cannot be stopped. Unless
-the schedule fires more than once a minute or `useMonitor` is false, its status (last, next) is
-kept in the store, so an occurrence missed while the host was down runs at start with
-`past_due` true; otherwise `runOnStartup` runs it at start.
+functionTimeout is abandoned as a timed-out HTTP function is: its thread cannot be stopped, so the
+pool it ran in is replaced. Unless the schedule fires more than once a minute or `useMonitor` is
+false, its status (last, next) is kept in the store, so an occurrence missed while the host was
+down runs at start with `past_due` true; otherwise `runOnStartup` runs it at start.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from azure.functions.timer import TimerRequest
 
 from devhost.durable.model import TimerStatus
+from devhost.errors import FunctionTimeoutError
 from devhost.functions.bindings import arguments
 from devhost.functions.catalog import FunctionSpec
 from devhost.functions.invoker import Invoker
@@ -118,7 +119,10 @@ class TimerRunner:
         began = time.perf_counter()
         outcome = "Succeeded"
         try:
-            await asyncio.wait_for(self.invoker.call(spec.name, kwargs), self.timeout)
+            await self.invoker.call_within(spec.name, kwargs, self.timeout)
+        except FunctionTimeoutError as error:  # its pool was replaced: one line says it
+            outcome = "Failed"
+            log.error("%s", error)
         except Exception:  # noqa: BLE001 - a failed run is logged; the schedule goes on
             outcome = "Failed"
             log.error("%s raised:\n%s", spec.name, traceback.format_exc())

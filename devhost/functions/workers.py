@@ -105,6 +105,8 @@ class Worker:
         self.ids = count()
         self.send_lock = threading.Lock()
         self.loop: asyncio.AbstractEventLoop | None = None
+        self._exited = False
+        self._loop_lock = threading.Lock()  # the reader and attach() agree on who reports
         self._on_exit = on_exit
         threading.Thread(target=self._read, daemon=True, name="worker-reader").start()
 
@@ -116,9 +118,27 @@ class Worker:
                 break
             if self.loop is not None:
                 self.loop.call_soon_threadsafe(self._settle, call_id, ok, value)
-        if self.loop is not None and not self.loop.is_closed():  # exited: fail its calls
-            self.loop.call_soon_threadsafe(self._lost)
-        else:  # it never had a call: the pool replaces it before the next one
+        with self._loop_lock:
+            self._exited = True
+            loop = self.loop
+        if loop is None:  # before the host's loop runs: attach() reports it
+            self.alive = False
+        else:  # exited: fail its calls, and the pool replaces it
+            self._report_on(loop)
+
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The host's loop, where the exit is reported: from the start, not from the first
+        call, so a worker that dies before any call is replaced at once too."""
+        with self._loop_lock:
+            self.loop = loop
+            exited = self._exited
+        if exited:
+            self._report_on(loop)
+
+    def _report_on(self, loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            loop.call_soon_threadsafe(self._lost)
+        except RuntimeError:  # the loop is closed: the host is leaving
             self.alive = False
 
     def _lost(self) -> None:
@@ -147,7 +167,8 @@ class Worker:
             self.connection.send(message)
 
     async def call(self, name: str, payload: str, timeout: float) -> str:
-        self.loop = asyncio.get_running_loop()
+        if self.loop is None:
+            self.attach(asyncio.get_running_loop())
         if not self.alive:
             raise WorkerLostError("the worker process exited")
         call_id = next(self.ids)
@@ -189,10 +210,20 @@ class WorkerPool:
         self.app_dir, self.threads = app_dir, threads
         self.closed = False
         self.replaced = 0
+        self.loop: asyncio.AbstractEventLoop | None = None
         self.workers = [self._start() for _ in range(processes)]
 
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Supervise from the host's loop as soon as it runs (the workers start before it)."""
+        self.loop = loop
+        for worker in self.workers:
+            worker.attach(loop)
+
     def _start(self) -> Worker:
-        return Worker(self.app_dir, self.threads, self._replace_dead)
+        worker = Worker(self.app_dir, self.threads, self._replace_dead)
+        if self.loop is not None:
+            worker.attach(self.loop)
+        return worker
 
     def _replace_dead(self) -> None:
         if self.closed:
@@ -209,6 +240,8 @@ class WorkerPool:
                 self.replaced += 1
 
     async def call(self, name: str, payload: str, timeout: float) -> str:
+        if self.loop is None:
+            self.attach(asyncio.get_running_loop())
         if not all(w.alive for w in self.workers):
             self._replace_dead()
         live = [w for w in self.workers if w.alive] or self.workers

@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import json
 import math
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from aiohttp import web
 
 from devhost import errors
-from devhost.durable.engine import Engine
+from devhost.durable.engine import Engine, PlainAnswer
 from devhost.durable.entities import entity_id, split_entity_id
 from devhost.durable.model import ACTIVE, Instance, RuntimeStatus
 from devhost.http.history import render_history
@@ -110,6 +111,21 @@ def status_payload(row: Instance, show_input: bool, history: list[dict] | None =
     return payload
 
 
+def _plain_answers(
+    handler: Callable[[web.Request], Awaitable[web.Response]],
+) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """The refusals the extension words in a shape of its own go out in that shape."""
+
+    @functools.wraps(handler)
+    async def answer(request: web.Request) -> web.Response:
+        try:
+            return await handler(request)
+        except PlainAnswer as refused:
+            return web.json_response(refused.body, status=refused.status)
+
+    return answer
+
+
 class ManagementApi:
     """Parses each request, asks the engine, renders its answer."""
 
@@ -119,7 +135,7 @@ class ManagementApi:
 
     def routes(self, prefix: str) -> list[web.RouteDef]:
         p = prefix.rstrip("/")
-        return [
+        routes = [
             web.post(p + "/orchestrators/{name}", self.start),
             web.post(p + "/orchestrators/{name}/{id}", self.start),
             web.get(p + "/instances", self.list),
@@ -139,6 +155,7 @@ class ManagementApi:
             web.post(p + "/entities/{name}/{key}", self.signal_entity),
             web.delete(p + "/entities/{name}/{key}", self.signal_entity),
         ]
+        return [web.RouteDef(r.method, r.path, _plain_answers(r.handler), r.kwargs) for r in routes]
 
     def check_status(self, instance_id: str) -> web.Response:
         """The 202 the extension answers a start with: every management URL of the instance."""
@@ -221,9 +238,9 @@ class ManagementApi:
         )
 
     async def purge(self, request: web.Request) -> web.Response:
-        if not self.engine.purge(request.match_info["id"]):
-            raise errors.not_found()
-        return web.json_response({"instancesDeleted": 1})
+        """404 for an unknown orchestration, 412 for one still running (Engine.purge)."""
+        deleted = self.engine.purge(request.match_info["id"])
+        return web.json_response({"instancesDeleted": deleted})
 
     async def purge_many(self, request: web.Request) -> web.Response:
         if not request.query.get("createdTimeFrom"):

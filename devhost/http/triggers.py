@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import time
@@ -14,7 +13,7 @@ import azure.functions as func
 from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
 
-from devhost.errors import FunctionLoadError
+from devhost.errors import FunctionLoadError, FunctionTimeoutError
 from devhost.functions.bindings import arguments
 from devhost.functions.catalog import FunctionSpec
 from devhost.functions.invoker import Invoker
@@ -115,13 +114,13 @@ class TriggerHandler:
             return web.json_response({"error": "Invalid request body."}, status=400)
         kwargs, outputs = arguments(self.spec, to_http_request(request, body), self.durable_binding)
         try:
-            value = await asyncio.wait_for(self.invoker.call(self.spec.name, kwargs), self.timeout)
+            value = await self.invoker.call_within(self.spec.name, kwargs, self.timeout)
             if outputs:
                 value = next(iter(outputs.values())).get() if value is None else value
             response = to_web_response(value)
             label = str(response.status)
         except Exception as error:  # noqa: BLE001 - the caller gets a 500, the log the cause
-            if isinstance(error, FunctionLoadError):  # said in full at start: one line
+            if isinstance(error, FunctionLoadError | FunctionTimeoutError):  # one line says it
                 log.error("Executed 'Functions.%s' (Failed): %s", self.spec.name, error)
             else:
                 log.error("%s raised:\n%s", self.spec.name, traceback.format_exc())

@@ -306,9 +306,9 @@ class Store:
             "SELECT inbox.instance_id AS id, min(inbox.id) AS first FROM inbox JOIN instances"
             " ON instances.id = inbox.instance_id WHERE inbox.visible_at <= ?"
             f" AND instances.status NOT IN ({_FINISHED_SQL})"
-            " AND (instances.status != 'Suspended' OR inbox.control)"
+            " AND (instances.status != ? OR inbox.control)"
             " GROUP BY inbox.instance_id ORDER BY first LIMIT ?",
-            (now, limit + len(skip)),
+            (now, RuntimeStatus.SUSPENDED, limit + len(skip)),
         ).fetchall()
         return [r["id"] for r in rows if r["id"] not in skip][:limit]
 
@@ -493,9 +493,9 @@ class Store:
     def completion_times(self, ids: list[str]) -> list[tuple[float, float]]:
         """(created, last updated) of those of `ids` that completed: for the benchmark."""
         rows = self.db.execute(
-            "SELECT created, updated FROM instances WHERE status = 'Completed' AND id IN"
+            "SELECT created, updated FROM instances WHERE status = ? AND id IN"
             f" ({','.join('?' * len(ids))})",
-            ids,
+            [RuntimeStatus.COMPLETED, *ids],
         ).fetchall()
         return [(r["created"], r["updated"]) for r in rows]
 

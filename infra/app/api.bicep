@@ -21,7 +21,7 @@ param auditTableName string = 'audit'
 param maxRangeDays int = 366
 param partitionDays int = 1
 param maxActivitiesInFlight int = 16
-param maxActivitiesPerJob int = 48
+param maxActivitiesPerJob int = 16
 param publicBaseUrl string = ''
 @secure()
 param idempotencySecret string

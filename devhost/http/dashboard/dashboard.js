@@ -6,12 +6,16 @@ const BASE = "/runtime/webhooks/durabletask";
 const KEY = new URLSearchParams(location.search).get("code") || "";
 const PAGE = 20;
 const MAX_READS = 20;
-const state = { token: "", next: "", open: null };
+// `applied`: the filters of the last Apply (the refresh never reads half-typed input);
+// `listed`: a number per list read, so that a late answer never overwrites a newer one;
+// `busy`: refreshes in flight (the periodic one waits for them rather than cut them short)
+const state = { token: "", next: "", open: null, applied: null, listed: 0, busy: 0 };
 const $ = (id) => document.getElementById(id);
 
 async function api(path, options = {}) {
   const headers = { "x-functions-key": KEY, ...(options.headers || {}) };
-  const response = await fetch(BASE + path, { ...options, headers });
+  const signal = AbortSignal.timeout(15000);  // a refresh that never ends would hold the next
+  const response = await fetch(BASE + path, { ...options, headers, signal });
   const text = await response.text();
   let body = null;
   try { body = text ? JSON.parse(text) : null; } catch { body = text; }
@@ -60,12 +64,14 @@ function filters() {
 async function loadList() {
   // the API filters by status, id prefix and time; the name is filtered here, reading on
   // (at most MAX_READS pages) until a page's worth of matches is found
-  const { query, name } = filters();
+  const { query, name } = state.applied;
+  const listing = ++state.listed;
   const rows = [];
   let token = state.token;
   for (let read = 0; read < MAX_READS; read++) {
     const headers = token ? { "x-ms-continuation-token": token } : {};
     const answer = await api(`/instances?${query}`, { headers });
+    if (listing !== state.listed) return;  // a newer list (new filters, a page) was asked for
     if (answer.status !== 200) { $("count").textContent = `error ${answer.status}`; return; }
     rows.push(...answer.body.filter((i) => !name || i.name.toLowerCase().includes(name)));
     token = answer.headers.get("x-ms-continuation-token") || "";
@@ -167,13 +173,20 @@ async function act(action) {
 }
 
 async function refresh() {
-  await loadList();
-  if (state.open) await openDetail(state.open);
+  state.busy++;
+  try {
+    await loadList();
+    if (state.open) await openDetail(state.open);
+  } finally {
+    state.busy--;
+  }
 }
 
 document.addEventListener("DOMContentLoaded", () => {
+  state.applied = filters();  // what the form holds when the page opens
   $("filters").addEventListener("submit", (event) => {
     event.preventDefault();
+    state.applied = filters();
     state.token = "";
     refresh();
   });
@@ -183,5 +196,5 @@ document.addEventListener("DOMContentLoaded", () => {
     button.addEventListener("click", () => act(button.dataset.action));
   }
   refresh();
-  setInterval(refresh, 2000);
+  setInterval(() => { if (!state.busy) refresh(); }, 2000);
 });
