@@ -181,13 +181,17 @@ def wait_done(host: HostProcess, status_path: str, timeout: float = 60) -> dict:
     return poll(finished, timeout, interval=0.1, what=status_path)
 
 
+def planned_ranges(env: dict[str, str], start: str, end: str) -> int:
+    """The ranges of a job's plan, as the app makes it from the host's settings."""
+    first, last = date.fromisoformat(start), date.fromisoformat(end)
+    return len(key_ranges(first, last, days_per_activity(first, last, Settings.from_env(env))))
+
+
 def assert_completed_once(host: HostProcess, instance_id: str, start: str, end: str) -> None:
     """From the history: the job completed once and each task's result was recorded once: one
     per range of the job's plan, then the count and the clean-up; and the clean-up left none of
     the job's blobs (AzureWebJobsStorage, as the host was given it)."""
-    first, last = date.fromisoformat(start), date.fromisoformat(end)
-    width = days_per_activity(first, last, Settings.from_env(host.env))
-    ranges = len(key_ranges(first, last, width))
+    ranges = planned_ranges(host.env, start, end)
     history = management_status(host, instance_id, showHistory="true").json()["historyEvents"]
     kinds = Counter(e["EventType"] for e in history)
     assert kinds["ExecutionCompleted"] == 1
