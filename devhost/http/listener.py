@@ -55,12 +55,15 @@ class GuardedRequestHandler(RequestHandler):
         self._guard = manager
         self._header_deadline: asyncio.TimerHandle | None = None
         self._seen_requests = 0
+        self._received = False  # any byte yet
+        self._evicted = False  # closed to make room (it stays listed until it is gone)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         if len(self._guard.connections) > self._guard.limits.max_connections:
             idle = next((h for h in self._guard.connections if h is not self and h.idle), None)
             victim = idle or self
+            victim._evicted = True
             if idle is None:
                 self._guard.refused += 1
             else:
@@ -77,10 +80,14 @@ class GuardedRequestHandler(RequestHandler):
 
     @property
     def idle(self) -> bool:
-        """Between requests, with nothing received: a keep-alive connection that can go."""
-        return self._waiting_for_request and self._header_deadline is None
+        """A connection that can go: it never sent a byte (aiohttp may not even have started
+        reading it), or a keep-alive one between requests with nothing received."""
+        if self._evicted:
+            return False
+        return not self._received or (self._waiting_for_request and self._header_deadline is None)
 
     def data_received(self, data: bytes) -> None:
+        self._received = self._received or bool(data)
         super().data_received(data)
         if self._request_count > self._seen_requests:  # headers complete: the handler runs
             self._seen_requests = self._request_count
